@@ -1,0 +1,12 @@
+// Entry point of ward's native addon: each module registers its own functions.
+#include <napi.h>
+#include "modules.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ward::InitSock(env, exports);
+  ward::InitSeccomp(env, exports);
+  ward::InitSeal(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(ward_addon, Init)

@@ -1,0 +1,9 @@
+// One Init function per native module; binding.cc calls them all.
+#pragma once
+#include <napi.h>
+
+namespace ward {
+void InitSock(Napi::Env env, Napi::Object exports);     // sock.cc: peer creds, fd passing, memfd, fd checks
+void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc: OCI profile -> BPF via libseccomp
+void InitSeal(Napi::Env env, Napi::Object exports);     // seal.cc: copy a hostile tree safely and digest it
+}  // namespace ward

@@ -1,0 +1,109 @@
+// The TypeScript face of ward's native addon (addon/src). Every native entry point is declared
+// here once, typed; nothing else in src/ loads the .node file directly.
+import path from 'node:path';
+
+export interface PeerCred {
+  uid: number;
+  gid: number;
+  pid: number;
+  /** A pidfd for the peer taken by the kernel at connect() (SO_PEERPIDFD), or -1 if unsupported. */
+  pidfd: number;
+}
+
+export interface Frame {
+  data: Buffer;
+  /** fds received with SCM_RIGHTS alongside the frame, already O_CLOEXEC. */
+  fds: number[];
+}
+
+export type FdType = 'file' | 'dir' | 'fifo' | 'socket' | 'char' | 'block' | 'symlink' | 'unknown';
+
+export interface FdInfo {
+  type: FdType;
+  mode: number;
+  uid: number;
+  gid: number;
+  dev: number;
+  ino: number;
+  /** fcntl(F_GETFL) & O_ACCMODE: 0 read-only, 1 write-only, 2 read-write. */
+  accmode: number;
+  /** True if the fd was opened with O_PATH. */
+  opath: boolean;
+}
+
+export interface SeccompArg {
+  index: number;
+  /** Decimal string: u64 values do not fit a JS number. */
+  value: string;
+  valueTwo: string;
+  op: 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
+}
+
+export interface SeccompRule {
+  names: string[];
+  action: string; // SCMP_ACT_ALLOW | SCMP_ACT_ERRNO | SCMP_ACT_KILL | SCMP_ACT_KILL_PROCESS | SCMP_ACT_TRAP | SCMP_ACT_LOG
+  errno: number;  // used with SCMP_ACT_ERRNO
+  args: SeccompArg[];
+}
+
+export interface SeccompProgram {
+  defaultAction: string;
+  defaultErrno: number;
+  /** libseccomp arch tokens, e.g. SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32. */
+  architectures: string[];
+  rules: SeccompRule[];
+}
+
+export interface SeccompCompiled {
+  /** The raw struct sock_filter array, ready for seccomp(SECCOMP_SET_MODE_FILTER). */
+  bpf: Buffer;
+  /** Syscall names this libseccomp does not know (skipped, as runc and crun do). */
+  unknown: string[];
+}
+
+export interface SealLimits {
+  uidBase: number;
+  uidCount: number;
+  gidBase: number;
+  gidCount: number;
+  maxEntries: number;
+  maxBytes: number;
+  maxDepth: number;
+}
+
+export interface SealResult {
+  digest: string; // "sha256:<64 hex>"
+  entries: number;
+  bytes: number;
+}
+
+export interface Addon {
+  peerCred(fd: number): PeerCred;
+  /** Reads one frame: u32 big-endian length, then payload. Resolves null on clean EOF before a header. */
+  recvFrame(fd: number, maxBytes: number, maxFds: number, timeoutMs: number): Promise<Frame | null>;
+  sendFrame(fd: number, data: Buffer, fds: number[], timeoutMs: number): void;
+  connectUnix(socketPath: string): number;
+  close(fd: number): void;
+  fdInfo(fd: number): FdInfo;
+  /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */
+  sealedMemfd(filePath: string, name: string): { fd: number; sha256: string };
+  compileSeccomp(program: SeccompProgram): SeccompCompiled;
+  /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
+  sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
+}
+
+let cached: Addon | undefined;
+
+/** Loads the addon once; the path is fixed relative to this file so no caller can redirect it. */
+export function addon(): Addon {
+  if (!cached) {
+    const file = path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_addon.node');
+    cached = require(file) as Addon;
+  }
+  return cached;
+}
+
+/** Path of the ward-stage1 binary built beside the addon. */
+export function stage1Path(): string {
+  return path.join(__dirname, '..', '..', '..', 'addon', 'build', 'ward-stage1');
+}
