@@ -1,1 +1,109 @@
+/* Parser of the launch spec (format in spec.h). Strict: unknown keys, missing keys, repeated
+ * single keys and out-of-range numbers are errors. */
+#include "spec.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_id(const char *v, unsigned long max, unsigned long *out) {
+  char *end = NULL;
+  if (v[0] < '0' || v[0] > '9') return -1;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n > max) return -1;
+  *out = n;
+  return 0;
+}
+
+static int set_once(const char **slot, const char *v) {
+  if (*slot != NULL) return -1;
+  *slot = v;
+  return 0;
+}
+
+int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) {
+  memset(s, 0, sizeof(*s));
+  s->buf = buf;
+  if (len == 0 || buf[len - 1] != '\0') {
+    snprintf(err, errlen, "launch spec is not NUL-terminated");
+    return -1;
+  }
+  size_t i = 0;
+  while (i < len) {
+    const char *key = buf + i;
+    i += strlen(key) + 1;
+    if (i >= len) {
+      snprintf(err, errlen, "launch spec key '%.32s' has no value", key);
+      return -1;
+    }
+    const char *val = buf + i;
+    i += strlen(val) + 1;
+    int bad = 0;
+    unsigned long n = 0;
+    if (strcmp(key, "uuid") == 0) bad = set_once(&s->uuid, val);
+    else if (strcmp(key, "hostname") == 0) bad = set_once(&s->hostname, val);
+    else if (strcmp(key, "lower") == 0) bad = set_once(&s->lower, val);
+    else if (strcmp(key, "upper") == 0) bad = set_once(&s->upper, val);
+    else if (strcmp(key, "work") == 0) bad = set_once(&s->work, val);
+    else if (strcmp(key, "rootfs") == 0) bad = set_once(&s->rootfs, val);
+    else if (strcmp(key, "cwd") == 0) bad = set_once(&s->cwd, val);
+    else if (strcmp(key, "uid") == 0) {
+      bad = s->have_uid || parse_id(val, 65535, &n);
+      s->uid = (uid_t)n;
+      s->have_uid = 1;
+    } else if (strcmp(key, "gid") == 0) {
+      bad = s->have_gid || parse_id(val, 65535, &n);
+      s->gid = (gid_t)n;
+      s->have_gid = 1;
+    } else if (strcmp(key, "arg") == 0) {
+      bad = s->nargs >= SPEC_MAX_ARGS;
+      if (!bad) s->args[s->nargs++] = val;
+    } else if (strcmp(key, "env") == 0) {
+      bad = s->nenv >= SPEC_MAX_ENV || strchr(val, '=') == NULL;
+      if (!bad) s->env[s->nenv++] = val;
+    } else if (strcmp(key, "cap") == 0) {
+      bad = s->ncaps >= SPEC_MAX_CAPS || parse_id(val, 63, &n);
+      if (!bad) s->caps[s->ncaps++] = (int)n;
+    } else if (strcmp(key, "masked") == 0) {
+      bad = s->nmasked >= SPEC_MAX_PATHS || val[0] != '/';
+      if (!bad) s->masked[s->nmasked++] = val;
+    } else if (strcmp(key, "readonly") == 0) {
+      bad = s->nreadonly >= SPEC_MAX_PATHS || val[0] != '/';
+      if (!bad) s->readonly[s->nreadonly++] = val;
+    } else if (strcmp(key, "seccomp") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->seccomp = (int)n;
+    } else {
+      snprintf(err, errlen, "launch spec has unknown key '%.32s'", key);
+      return -1;
+    }
+    if (bad) {
+      snprintf(err, errlen, "launch spec key '%.32s' is repeated or out of range", key);
+      return -1;
+    }
+  }
+  s->args[s->nargs] = NULL;
+  s->env[s->nenv] = NULL;
+  const char *missing = !s->uuid       ? "uuid"
+                        : !s->hostname ? "hostname"
+                        : !s->lower    ? "lower"
+                        : !s->upper    ? "upper"
+                        : !s->work     ? "work"
+                        : !s->rootfs   ? "rootfs"
+                        : !s->cwd      ? "cwd"
+                        : !s->have_uid ? "uid"
+                        : !s->have_gid ? "gid"
+                        : s->nargs == 0 ? "arg"
+                                        : NULL;
+  if (missing) {
+    snprintf(err, errlen, "launch spec lacks '%s'", missing);
+    return -1;
+  }
+  if (s->args[0][0] != '/' || s->cwd[0] != '/') {
+    snprintf(err, errlen, "launch spec exec path and cwd must be absolute");
+    return -1;
+  }
+  return 0;
+}

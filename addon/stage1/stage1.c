@@ -1,1 +1,487 @@
-int main(void){return 0;}
+/* ward-stage1: the pod launcher. Spawned by ward-helper (as root, from a sealed memfd copy, so
+ * nothing inside the pod can reach this binary: CVE-2019-5736) with:
+ *   fd 0,1,2  the caller's stdio (passed to the helper with SCM_RIGHTS)
+ *   fd 3      a socketpair to the helper: the launch spec in, status lines out
+ *   fd 4      the seccomp BPF program (raw struct sock_filter array), when the spec says so
+ *
+ * The order of operations follows runc and crun (DESIGN.md §3.8):
+ *   S (host root): read spec and BPF, mount the overlay root (sealed tree as the read-only lower
+ *     layer) in a private mount namespace, unshare the user namespace alone, let the helper write uid_map/gid_map from outside, become root of the new namespace,
+ *     unshare mount/pid/ipc/uts/net/cgroup, fork C; then wait for C and pass its exit on.
+ *   C (pid 1 of the pod): mounts with the host view (overlay root, /proc, /dev, /sys), every
+ *     target resolved inside the root without following symlinks, pivot_root, masked and
+ *     read-only paths, hostname, loopback up; fork A; then reap, forward signals, report A's exit.
+ *   A (the app): cwd (checked to be inside the root), drop the bounding set, set ids, capset,
+ *     no_new_privs, mark every fd but 0-2 close-on-exec, load seccomp last, execve.
+ *
+ * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "R" (app forked),
+ * "E <message>" (setup failed; the pod does not run), "X <code> <signal>" (the app's exit).
+ * The helper answers "U" with "M" once the maps are written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include "spec.h"
+
+#define SYNC_FD 3
+#define BPF_FD 4
+#define BPF_MAX_BYTES (4096 * 8)
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+struct mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#endif
+
+static struct spec spec;
+static struct sock_filter bpf_prog[BPF_MAX_BYTES / sizeof(struct sock_filter)];
+static unsigned short bpf_len;
+static volatile sig_atomic_t forward_to = 0;
+
+/* One status line to the helper. Failure to write is not fatal: the helper sees our exit. */
+static void status_line(const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
+  for (int i = 0; i < n; i++)
+    if (line[i] == '\n') line[i] = ' ';
+  line[n++] = '\n';
+  ssize_t off = 0;
+  while (off < n) {
+    ssize_t w = write(SYNC_FD, line + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    off += w;
+  }
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...) {
+  char msg[400];
+  int saved = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  status_line("E %s: %s", msg, strerror(saved));
+  _exit(254);
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void die_plain(const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  status_line("E %s", msg);
+  _exit(254);
+}
+
+static int read_full(int fd, void *buf, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    ssize_t r = read(fd, (char *)buf + off, len - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    off += (size_t)r;
+  }
+  return 0;
+}
+
+static void read_spec(void) {
+  unsigned char hdr[4];
+  if (read_full(SYNC_FD, hdr, 4) < 0) die("reading launch spec header");
+  uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
+  if (len == 0 || len > SPEC_MAX_BYTES) die_plain("launch spec length %u out of range", len);
+  char *buf = malloc(len);
+  if (!buf) die("allocating launch spec");
+  if (read_full(SYNC_FD, buf, len) < 0) die("reading launch spec");
+  char err[200];
+  if (spec_parse(&spec, buf, len, err, sizeof(err)) < 0) die_plain("%s", err);
+}
+
+static void read_bpf(void) {
+  if (!spec.seccomp) return;
+  size_t off = 0;
+  char *p = (char *)bpf_prog;
+  for (;;) {
+    if (off == sizeof(bpf_prog)) {
+      char extra;
+      ssize_t r = read(BPF_FD, &extra, 1);
+      if (r != 0) die_plain("seccomp program larger than %d bytes", BPF_MAX_BYTES);
+      break;
+    }
+    ssize_t r = read(BPF_FD, p + off, sizeof(bpf_prog) - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) die("reading seccomp program");
+    if (r == 0) break;
+    off += (size_t)r;
+  }
+  if (off == 0 || off % sizeof(struct sock_filter) != 0) die_plain("seccomp program has a bad size (%zu bytes)", off);
+  bpf_len = (unsigned short)(off / sizeof(struct sock_filter));
+  if (close(BPF_FD) < 0) die("closing seccomp fd");
+}
+
+static void wait_for_maps(void) {
+  status_line("U");
+  char c[2];
+  if (read_full(SYNC_FD, c, 2) < 0 || c[0] != 'M' || c[1] != '\n') die_plain("helper did not write the id maps");
+}
+
+/* Opens path inside the root dirfd without following any symlink or magic link. */
+static int open_in_root(int rootfd, const char *path, int flags) {
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+                         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  long fd;
+  do fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+  while (fd < 0 && errno == EINTR);
+  return (int)fd;
+}
+
+/* A mount target directory inside the root: created if missing, refused if anything but a dir. */
+static int target_dir(int rootfd, const char *path) {
+  int fd = open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+  if (fd < 0 && errno == ENOENT) {
+    const char *rel = path[0] == '/' ? path + 1 : path;
+    if (mkdirat(rootfd, rel, 0755) < 0 && errno != EEXIST) die("creating mount point %s", path);
+    fd = open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+  }
+  if (fd < 0) die("mount point %s must be a directory inside the root (no symlinks)", path);
+  return fd;
+}
+
+static void fdpath(char *buf, size_t len, int fd) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
+
+static void mount_at(const char *src, int targetfd, const char *type, unsigned long flags, const char *data,
+                     const char *what) {
+  char t[64];
+  fdpath(t, sizeof(t), targetfd);
+  if (mount(src, t, type, flags, data) < 0) die("mounting %s", what);
+}
+
+/* Makes the mount at path (inside the current root) read-only, keeping its other flags. */
+static void make_readonly(int rootfd, const char *path) {
+  int fd = open_in_root(rootfd, path, O_PATH);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    die("opening read-only path %s", path);
+  }
+  char src[64];
+  fdpath(src, sizeof(src), fd);
+  mount_at(src, fd, NULL, MS_BIND | MS_REC, NULL, path);
+  /* Re-open: the old fd names the dentry below the new bind mount. */
+  int bfd = open_in_root(rootfd, path, O_PATH);
+  if (bfd < 0) die("re-opening %s", path);
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+    die("making %s read-only", path);
+  close(bfd);
+  close(fd);
+}
+
+static void mask_path(int rootfd, int devnullfd, const char *path) {
+  int fd = open_in_root(rootfd, path, O_PATH);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    die("opening masked path %s", path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0) die("stat of masked path %s", path);
+  if (S_ISDIR(st.st_mode)) {
+    mount_at("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k,nr_inodes=1,mode=000", path);
+  } else {
+    char src[64];
+    fdpath(src, sizeof(src), devnullfd);
+    mount_at(src, fd, NULL, MS_BIND, NULL, path);
+  }
+  close(fd);
+}
+
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+static void setup_dev(int rootfd) {
+  int devfd = target_dir(rootfd, "/dev");
+  mount_at("tmpfs", devfd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
+  close(devfd);
+  devfd = open_in_root(rootfd, "/dev", O_DIRECTORY | O_RDONLY);
+  if (devfd < 0) die("opening /dev");
+  struct statfs sfs;
+  if (fstatfs(devfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("/dev is not the tmpfs just mounted");
+  for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
+    char host[32];
+    snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
+    int nfd = openat(devfd, dev_nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (nfd < 0) die("creating /dev/%s", dev_nodes[i]);
+    close(nfd);
+    int tfd = openat(devfd, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (tfd < 0) die("opening /dev/%s", dev_nodes[i]);
+    /* Source is the host's device node, looked up before pivot_root in the host's /dev. */
+    struct stat st;
+    if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) die("host %s is not a character device", host);
+    mount_at(host, tfd, NULL, MS_BIND, NULL, host);
+    close(tfd);
+  }
+  static const char *const links[][2] = {{"/proc/self/fd", "fd"},        {"/proc/self/fd/0", "stdin"},
+                                         {"/proc/self/fd/1", "stdout"},  {"/proc/self/fd/2", "stderr"},
+                                         {"pts/ptmx", "ptmx"},           {"/proc/kcore", "core"}};
+  for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+    if (symlinkat(links[i][0], devfd, links[i][1]) < 0) die("creating /dev/%s", links[i][1]);
+  static const char *const dirs[] = {"pts", "shm", "mqueue"};
+  for (size_t i = 0; i < 3; i++)
+    if (mkdirat(devfd, dirs[i], 0755) < 0) die("creating /dev/%s", dirs[i]);
+  int fd = openat(devfd, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("opening /dev/pts");
+  mount_at("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", "/dev/pts");
+  close(fd);
+  fd = openat(devfd, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("opening /dev/shm");
+  mount_at("shm", fd, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", "/dev/shm");
+  close(fd);
+  fd = openat(devfd, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("opening /dev/mqueue");
+  mount_at("mqueue", fd, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/dev/mqueue");
+  close(fd);
+  close(devfd);
+}
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die("socket for loopback");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("reading loopback flags");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("bringing loopback up");
+  close(s);
+}
+
+/* S, still host root: a private mount namespace holding the overlay root, mounted with the
+ * host's view so the sealed tree (in a root-only store) never needs a path the pod's user can
+ * walk. The pod's own mount namespace, unshared later, inherits it as a locked mount. */
+static void mount_overlay_root(void) {
+  if (unshare(CLONE_NEWNS) < 0) die("unshare(CLONE_NEWNS)");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("making / private");
+  char opts[4096];
+  int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec.lower, spec.upper, spec.work);
+  if (n < 0 || (size_t)n >= sizeof(opts)) die_plain("overlay options too long");
+  if (mount("overlay", spec.rootfs, "overlay", 0, opts) < 0) die("mounting the overlay root");
+  if (chdir(spec.rootfs) < 0) die("entering the root");
+}
+
+/* C: everything that needs the pod's own mount namespace, up to pivot_root and the masks. */
+static void setup_root(void) {
+  int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("opening the root");
+  struct statfs sfs;
+  if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) die_plain("the root is not the overlay just mounted");
+
+  int procfd = target_dir(rootfd, "/proc");
+  mount_at("proc", procfd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc");
+  close(procfd);
+  procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
+  if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a real procfs");
+  close(procfd);
+  setup_dev(rootfd);
+  int sysfd = target_dir(rootfd, "/sys");
+  mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
+  close(sysfd);
+
+  /* The overlay came from S's namespace and is locked here; pivot_root needs a mount of our own:
+   * clone it (recursively, with everything just mounted on it) on top of itself and step in. */
+  int treefd = (int)syscall(SYS_open_tree, AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (treefd < 0) die("cloning the root mount");
+  if (syscall(SYS_move_mount, treefd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) die("attaching the root mount");
+  if (fchdir(treefd) < 0) die("entering the root mount");
+  close(treefd);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
+  if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) die("making the old root a slave");
+  if (umount2(".", MNT_DETACH) < 0) die("detaching the old root");
+  if (chdir("/") < 0) die("chdir to the new root");
+  close(rootfd);
+  rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("opening the new root");
+
+  /* Masks bind the /dev/null we just mounted, checked to be the null device (CVE-2025-31133:
+   * never trust a /dev/null by name). */
+  int devnullfd = open_in_root(rootfd, "/dev/null", O_PATH);
+  struct stat st;
+  if (devnullfd < 0 || fstat(devnullfd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    die_plain("/dev/null in the pod is not the null device");
+  for (size_t i = 0; i < spec.nmasked; i++) mask_path(rootfd, devnullfd, spec.masked[i]);
+  for (size_t i = 0; i < spec.nreadonly; i++) make_readonly(rootfd, spec.readonly[i]);
+  close(devnullfd);
+  close(rootfd);
+  if (sethostname(spec.hostname, strlen(spec.hostname)) < 0) die("setting the hostname");
+  loopback_up();
+}
+
+static void drop_privileges(void) {
+  int last = CAP_LAST_CAP;
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = CAP_LAST_CAP;
+    fclose(f);
+  }
+  uint64_t keep = 0;
+  for (size_t i = 0; i < spec.ncaps; i++) keep |= 1ULL << spec.caps[i];
+  for (int c = 0; c <= last; c++)
+    if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+      die("dropping capability %d from the bounding set", c);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS");
+  if (setgroups(0, NULL) < 0) die("clearing supplementary groups");
+  if (setresgid(spec.gid, spec.gid, spec.gid) < 0) die("setting gid %u", (unsigned)spec.gid);
+  if (setresuid(spec.uid, spec.uid, spec.uid) < 0) die("setting uid %u", (unsigned)spec.uid);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof(data));
+  for (int i = 0; i < 2; i++) {
+    uint32_t bits = (uint32_t)(keep >> (32 * i));
+    data[i].effective = bits;
+    data[i].permitted = bits;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) die("setting capabilities");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) die("clearing ambient capabilities");
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS off");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS");
+}
+
+/* A: the app. Nothing after seccomp but execve. */
+static __attribute__((noreturn)) void exec_app(void) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  if (setsid() < 0) die("setsid");
+  if (chdir(spec.cwd) < 0) die("entering working directory %s", spec.cwd);
+  char cwd[4096];
+  if (getcwd(cwd, sizeof(cwd)) == NULL || cwd[0] != '/') die_plain("working directory is outside the root");
+  drop_privileges();
+  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("marking fds close-on-exec");
+  if (spec.seccomp) {
+    struct sock_fprog prog = {.len = bpf_len, .filter = bpf_prog};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die("loading the seccomp filter");
+  }
+  execve(spec.args[0], (char *const *)spec.args, (char *const *)spec.env);
+  die("executing %s", spec.args[0]);
+}
+
+static void forward(int sig) {
+  if (forward_to > 0) kill(forward_to, sig);
+}
+
+static void install_forwarders(void) {
+  static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    if (sigaction(sigs[i], &sa, NULL) < 0) die("installing signal forwarder");
+}
+
+/* C after the fork of A: pid 1 of the pod. Reaps everything; reports A's status. */
+static __attribute__((noreturn)) void supervise(pid_t app) {
+  int app_status = 0;
+  for (;;) {
+    int st;
+    pid_t p = wait(&st);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p == app) {
+      app_status = st;
+      break;
+    }
+  }
+  int code = WIFEXITED(app_status) ? WEXITSTATUS(app_status) : 128 + WTERMSIG(app_status);
+  int sig = WIFSIGNALED(app_status) ? WTERMSIG(app_status) : 0;
+  status_line("X %d %d", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
+  _exit(code);
+}
+
+int main(void) {
+  /* Not dumpable: no ptrace, no /proc/<pid>/{exe,mem,fd} for anything in the pod. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
+  struct stat st;
+  if (fstat(SYNC_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "ward-stage1: started without the helper's socket on fd 3; it is run only by ward-helper\n");
+    return 254;
+  }
+  read_spec();
+  read_bpf();
+  mount_overlay_root();
+
+  if (unshare(CLONE_NEWUSER) < 0) die("unshare(CLONE_NEWUSER)");
+  wait_for_maps();
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the user namespace");
+  if (setgroups(0, NULL) < 0) die("clearing groups");
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWPID) < 0)
+    die("unsharing namespaces");
+
+  install_forwarders();
+  pid_t c = fork();
+  if (c < 0) die("fork of pod init");
+  if (c > 0) {
+    /* S: outside the pod's pid namespace, passes C's fate on to the helper. */
+    forward_to = c;
+    int cst;
+    for (;;) {
+      pid_t p = waitpid(c, &cst, 0);
+      if (p < 0 && errno == EINTR) continue;
+      if (p < 0) die("waiting for pod init");
+      break;
+    }
+    return WIFEXITED(cst) ? WEXITSTATUS(cst) : 128 + WTERMSIG(cst);
+  }
+
+  /* C: pid 1. */
+  forward_to = 0;
+  setup_root();
+  pid_t a = fork();
+  if (a < 0) die("fork of the app");
+  if (a == 0) exec_app();
+  forward_to = a;
+  status_line("R");
+  supervise(a);
+}

@@ -1,0 +1,46 @@
+/* The launch spec ward-helper computes for one pod, as ward-stage1 reads it.
+ *
+ * Wire format (from the helper, on fd 3): a u32 big-endian length, then that many bytes of
+ * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, masked, readonly. The helper is the
+ * only writer; stage1 still bounds every count and length, and rejects unknown keys. */
+#ifndef WARD_STAGE1_SPEC_H
+#define WARD_STAGE1_SPEC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SPEC_MAX_BYTES (1u << 20)
+#define SPEC_MAX_ARGS 1024
+#define SPEC_MAX_ENV 4096
+#define SPEC_MAX_PATHS 64
+#define SPEC_MAX_CAPS 64
+
+struct spec {
+  char *buf; /* owns every string below */
+  const char *uuid;
+  const char *hostname;
+  const char *lower;   /* sealed tree, root-owned store: opened before leaving the host user ns */
+  const char *upper;   /* pod's overlay upper dir */
+  const char *work;    /* pod's overlay work dir */
+  const char *rootfs;  /* mount point of the pod's root */
+  const char *cwd;
+  uid_t uid;
+  gid_t gid;
+  int have_uid, have_gid;
+  const char *args[SPEC_MAX_ARGS + 1];
+  size_t nargs;
+  const char *env[SPEC_MAX_ENV + 1];
+  size_t nenv;
+  int caps[SPEC_MAX_CAPS];
+  size_t ncaps;
+  const char *masked[SPEC_MAX_PATHS];
+  size_t nmasked;
+  const char *readonly[SPEC_MAX_PATHS];
+  size_t nreadonly;
+  int seccomp; /* 1: a BPF program follows on fd 4 */
+};
+
+/* Parses buf[0..len) into s. Returns 0, or -1 with a message in err. */
+int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen);
+
+#endif
