@@ -1,4 +1,799 @@
+// Unix sockets and file descriptors: peer credentials, length-prefixed frames carrying fds
+// (SCM_RIGHTS), fd inspection, and sealed memfd copies of files.
+//
+// Every error that reaches JavaScript is an Error with a string `code` property: an errno name
+// (ENOENT, EPIPE, ...), one of the frame codes (ETRUNCATED, EFRAMETOOBIG, ETOOMANYFDS, ETIMEDOUT),
+// or ERR_INVALID_ARG_VALUE for a TypeError about the arguments.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
 #include "modules.h"
+#include "sha256.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
 namespace ward {
-void InitSock(Napi::Env env, Napi::Object exports) {}
+namespace {
+
+constexpr size_t kMaxFrameBytes = 16u << 20;  // largest maxBytes recvFrame accepts
+constexpr size_t kMaxFrameFds = 16;           // largest fd count per frame, both directions
+constexpr int64_t kMaxTimeoutMs = INT_MAX;    // ~24.8 days, like setTimeout's limit
+constexpr int kConnectTimeoutSec = 10;        // bound on a blocking connect() to a full backlog
+constexpr size_t kCopyChunk = 64 * 1024;
+
+// ---- errors ----------------------------------------------------------------------------------
+
+const char* ErrnoCode(int err) {
+  const char* name = strerrorname_np(err);
+  return name ? name : "EIO";
+}
+
+std::string ErrnoText(int err) {
+  const char* desc = strerrordesc_np(err);
+  return desc ? desc : ("errno " + std::to_string(err));
+}
+
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Value().Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op) {
+  return MakeError(env, ErrnoCode(err), op + ": " + ErrnoText(err));
+}
+
+void ThrowErrno(Napi::Env env, int err, const std::string& op) {
+  MakeErrnoError(env, err, op).ThrowAsJavaScriptException();
+}
+
+void ThrowCode(Napi::Env env, const std::string& code, const std::string& message) {
+  MakeError(env, code, message).ThrowAsJavaScriptException();
+}
+
+Napi::Error MakeArgError(Napi::Env env, const std::string& message) {
+  Napi::Error err = Napi::TypeError::New(env, message);
+  err.Value().Set("code", Napi::String::New(env, "ERR_INVALID_ARG_VALUE"));
+  return err;
+}
+
+// ---- argument checks: each returns an empty string when the value is acceptable ---------------
+
+std::string CheckInt(const Napi::Value& v, const char* name, int64_t min, int64_t max, int64_t* out) {
+  if (!v.IsNumber()) return std::string(name) + " must be a number";
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) ||
+      d > static_cast<double>(max)) {
+    return std::string(name) + " must be an integer in [" + std::to_string(min) + ", " +
+           std::to_string(max) + "]";
+  }
+  *out = static_cast<int64_t>(d);
+  return std::string();
+}
+
+std::string CheckFd(const Napi::Value& v, const char* name, int* out) {
+  int64_t x = 0;
+  std::string problem = CheckInt(v, name, 0, INT_MAX, &x);
+  if (problem.empty()) *out = static_cast<int>(x);
+  return problem;
+}
+
+// A string without NUL bytes (those would silently truncate a path or name in C).
+std::string CheckString(const Napi::Value& v, const char* name, std::string* out) {
+  if (!v.IsString()) return std::string(name) + " must be a string";
+  *out = v.As<Napi::String>().Utf8Value();
+  if (out->find('\0') != std::string::npos) return std::string(name) + " must not contain NUL";
+  return std::string();
+}
+
+// Throws a TypeError if problem is not empty; returns true if it threw.
+bool ThrowIf(Napi::Env env, const std::string& problem) {
+  if (problem.empty()) return false;
+  MakeArgError(env, problem).ThrowAsJavaScriptException();
+  return true;
+}
+
+// ---- small helpers ---------------------------------------------------------------------------
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) {
+      int saved = errno;
+      close(fd_);  // Linux frees the fd even when close reports EINTR or EIO; nothing to retry
+      errno = saved;
+    }
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // cannot fail for CLOCK_MONOTONIC with a valid pointer
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Waits until fd is ready for events or the deadline passes. Returns 0 when ready (or when the
+// fd reports an error or hangup, which the next I/O call turns into its errno), ETIMEDOUT, or
+// another errno.
+int WaitFd(int fd, short events, int64_t deadlineNs) {
+  for (;;) {
+    int64_t left = deadlineNs - NowNs();
+    if (left <= 0) return ETIMEDOUT;
+    int64_t ms = (left + 999999) / 1000000;
+    if (ms > INT_MAX) ms = INT_MAX;
+    struct pollfd p;
+    p.fd = fd;
+    p.events = events;
+    p.revents = 0;
+    int r = poll(&p, 1, static_cast<int>(ms));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (r == 0) continue;  // the loop re-checks the deadline
+    if (p.revents & POLLNVAL) return EBADF;
+    return 0;
+  }
+}
+
+void StoreBe32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+uint32_t LoadBe32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+const char* FileType(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "file";
+    case S_IFDIR: return "dir";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "char";
+    case S_IFBLK: return "block";
+    case S_IFLNK: return "symlink";
+    default: return "unknown";
+  }
+}
+
+// ---- peerCred(fd) ----------------------------------------------------------------------------
+
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (ThrowIf(env, CheckFd(info[0], "peerCred: fd", &fd))) return env.Undefined();
+
+  struct ucred cred;
+  std::memset(&cred, 0, sizeof cred);
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    ThrowErrno(env, errno, "peerCred: getsockopt(SO_PEERCRED)");
+    return env.Undefined();
+  }
+  if (len != sizeof cred) {
+    ThrowCode(env, "EIO", "peerCred: getsockopt(SO_PEERCRED) returned " + std::to_string(len) + " bytes");
+    return env.Undefined();
+  }
+
+  int raw = -1;
+  socklen_t plen = sizeof raw;
+  UniqueFd pidfd;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &raw, &plen) != 0) {
+    int err = errno;
+    // ENOPROTOOPT: kernel older than 6.5. EINVAL: no pidfd can be made for this peer.
+    if (err != ENOPROTOOPT && err != EINVAL) {
+      ThrowErrno(env, err, "peerCred: getsockopt(SO_PEERPIDFD)");
+      return env.Undefined();
+    }
+  } else {
+    pidfd.reset(raw);
+    if (plen != sizeof raw || raw < 0) {
+      ThrowCode(env, "EIO", "peerCred: getsockopt(SO_PEERPIDFD) returned no fd");
+      return env.Undefined();
+    }
+    // The kernel makes pidfds O_CLOEXEC; make sure, since this fd must not leak into children.
+    int fdflags = fcntl(pidfd.get(), F_GETFD);
+    if (fdflags < 0) {
+      ThrowErrno(env, errno, "peerCred: fcntl(pidfd, F_GETFD)");
+      return env.Undefined();
+    }
+    if (!(fdflags & FD_CLOEXEC) && fcntl(pidfd.get(), F_SETFD, fdflags | FD_CLOEXEC) != 0) {
+      ThrowErrno(env, errno, "peerCred: fcntl(pidfd, F_SETFD)");
+      return env.Undefined();
+    }
+  }
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("uid", Napi::Number::New(env, static_cast<double>(cred.uid)));
+  out.Set("gid", Napi::Number::New(env, static_cast<double>(cred.gid)));
+  out.Set("pid", Napi::Number::New(env, static_cast<double>(cred.pid)));
+  out.Set("pidfd", Napi::Number::New(env, pidfd.get()));
+  if (env.IsExceptionPending()) return env.Undefined();  // pidfd closes with the guard
+  pidfd.release();
+  return out;
+}
+
+// ---- recvFrame(fd, maxBytes, maxFds, timeoutMs) ----------------------------------------------
+
+class RecvFrameWorker : public Napi::AsyncWorker {
+ public:
+  RecvFrameWorker(Napi::Env env, int fd, size_t maxBytes, size_t maxFds, int64_t timeoutMs)
+      : Napi::AsyncWorker(env, "ward.recvFrame"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        fd_(fd),
+        maxBytes_(maxBytes),
+        maxFds_(maxFds),
+        timeoutMs_(timeoutMs) {
+    // One recvmsg adds at most kControlBytes / sizeof(int) fds and the total is checked after
+    // each, so the vector never grows past this and push_back never allocates on the worker.
+    fds_.reserve(maxFds_ + kControlBytes / sizeof(int) + 1);
+  }
+
+  ~RecvFrameWorker() override { CloseFds(); }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    deadlineNs_ = NowNs() + timeoutMs_ * 1000000;
+
+    uint8_t header[4];
+    size_t got = 0;
+    while (got < sizeof header) {
+      ssize_t n = RecvSome(header + got, sizeof header - got);
+      if (n < 0) return;
+      if (n == 0) {
+        if (got == 0) {
+          eof_ = true;  // clean end of stream between frames
+        } else {
+          Fail("ETRUNCATED", "recvFrame: connection closed after " + std::to_string(got) +
+                                 " of 4 header bytes");
+        }
+        return;
+      }
+      got += static_cast<size_t>(n);
+    }
+
+    const uint32_t length = LoadBe32(header);
+    if (length > maxBytes_) {
+      Fail("EFRAMETOOBIG", "recvFrame: frame of " + std::to_string(length) +
+                               " bytes exceeds the limit of " + std::to_string(maxBytes_));
+      return;
+    }
+    if (length > 0) {
+      payload_.reset(new (std::nothrow) uint8_t[length]);
+      if (!payload_) {
+        Fail("ENOMEM", "recvFrame: cannot allocate " + std::to_string(length) + " bytes");
+        return;
+      }
+    }
+    size_t off = 0;
+    while (off < length) {
+      ssize_t n = RecvSome(payload_.get() + off, length - off);
+      if (n < 0) return;
+      if (n == 0) {
+        Fail("ETRUNCATED", "recvFrame: connection closed after " + std::to_string(off) + " of " +
+                               std::to_string(length) + " payload bytes");
+        return;
+      }
+      off += static_cast<size_t>(n);
+    }
+    length_ = length;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failed_) {
+      CloseFds();
+      deferred_.Reject(MakeError(env, code_, message_).Value());
+      return;
+    }
+    if (eof_) {
+      deferred_.Resolve(env.Null());
+      return;
+    }
+    Napi::Buffer<uint8_t> data = length_ > 0 ? Napi::Buffer<uint8_t>::Copy(env, payload_.get(), length_)
+                                             : Napi::Buffer<uint8_t>::New(env, 0);
+    payload_.reset();
+    Napi::Object out;
+    if (!env.IsExceptionPending()) {
+      Napi::Array fds = Napi::Array::New(env, fds_.size());
+      for (size_t i = 0; i < fds_.size(); i++) {
+        fds.Set(static_cast<uint32_t>(i), Napi::Number::New(env, fds_[i]));
+      }
+      out = Napi::Object::New(env);
+      out.Set("data", data);
+      out.Set("fds", fds);
+    }
+    if (env.IsExceptionPending()) {
+      Napi::Error err = env.GetAndClearPendingException();
+      CloseFds();
+      deferred_.Reject(err.Value());
+      return;
+    }
+    fds_.clear();  // owned by JavaScript from here on
+    deferred_.Resolve(out);
+  }
+
+  // Execute never calls SetError; this only covers the framework reporting a failure itself.
+  void OnError(const Napi::Error& err) override {
+    CloseFds();
+    deferred_.Reject(err.Value());
+  }
+
+ private:
+  // Room for kMaxFrameFds fds plus one credentials message, should the socket have SO_PASSCRED.
+  static constexpr size_t kControlBytes =
+      CMSG_SPACE(sizeof(int) * kMaxFrameFds) + CMSG_SPACE(sizeof(struct ucred));
+
+  void Fail(const char* code, std::string message) {
+    failed_ = true;
+    code_ = code;
+    message_ = std::move(message);
+    CloseFds();
+  }
+
+  void FailErrno(int err, const char* op) {
+    Fail(ErrnoCode(err), std::string("recvFrame: ") + op + ": " + ErrnoText(err));
+  }
+
+  void CloseFds() {
+    for (int fd : fds_) close(fd);
+    fds_.clear();
+  }
+
+  // One successful recvmsg of at most len bytes into buf, waiting (up to the deadline) while
+  // the socket has nothing. Returns the byte count, 0 at end of stream, or -1 after Fail().
+  ssize_t RecvSome(uint8_t* buf, size_t len) {
+    for (;;) {
+      union {
+        struct cmsghdr align;
+        char bytes[kControlBytes];
+      } control;
+      std::memset(&control, 0, sizeof control);
+      struct iovec iov;
+      iov.iov_base = buf;
+      iov.iov_len = len;
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof msg);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = sizeof control.bytes;
+
+      // MSG_DONTWAIT: never block inside recvmsg, even on a blocking fd, so the deadline holds.
+      ssize_t n = recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+      if (n < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          int w = WaitFd(fd_, POLLIN, deadlineNs_);
+          if (w == ETIMEDOUT) {
+            Fail("ETIMEDOUT", "recvFrame: no complete frame within " + std::to_string(timeoutMs_) + " ms");
+            return -1;
+          }
+          if (w != 0) {
+            FailErrno(w, "poll");
+            return -1;
+          }
+          continue;
+        }
+        FailErrno(err, "recvmsg");
+        return -1;
+      }
+
+      TakeFds(&msg);
+      if (msg.msg_flags & MSG_CTRUNC) {
+        Fail("ETOOMANYFDS", "recvFrame: peer sent more fds than fit in one message (" +
+                                std::to_string(kMaxFrameFds) + ")");
+        return -1;
+      }
+      if (fds_.size() > maxFds_) {
+        Fail("ETOOMANYFDS", "recvFrame: peer sent " + std::to_string(fds_.size()) +
+                                " fds, the limit is " + std::to_string(maxFds_));
+        return -1;
+      }
+      return n;
+    }
+  }
+
+  void TakeFds(struct msghdr* msg) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD) continue;
+      if (c->cmsg_len < CMSG_LEN(0)) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      const unsigned char* p = CMSG_DATA(c);
+      for (size_t i = 0; i < count; i++) {
+        int fd;
+        std::memcpy(&fd, p + i * sizeof(int), sizeof fd);
+        if (fd < 0) continue;
+        if (c->cmsg_type == SCM_RIGHTS) {
+          fds_.push_back(fd);
+        } else {
+          close(fd);  // a pidfd we never asked for (SO_PASSPIDFD set by someone else)
+        }
+      }
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  const int fd_;
+  const size_t maxBytes_;
+  const size_t maxFds_;
+  const int64_t timeoutMs_;
+  int64_t deadlineNs_ = 0;
+
+  std::vector<int> fds_;
+  std::unique_ptr<uint8_t[]> payload_;
+  size_t length_ = 0;
+  bool eof_ = false;
+  bool failed_ = false;
+  std::string code_;
+  std::string message_;
+};
+
+Napi::Value RecvFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  int64_t maxBytes = 0, maxFds = 0, timeoutMs = 0;
+  std::string problem = CheckFd(info[0], "fd", &fd);
+  if (problem.empty()) problem = CheckInt(info[1], "maxBytes", 0, kMaxFrameBytes, &maxBytes);
+  if (problem.empty()) problem = CheckInt(info[2], "maxFds", 0, kMaxFrameFds, &maxFds);
+  if (problem.empty()) problem = CheckInt(info[3], "timeoutMs", 0, kMaxTimeoutMs, &timeoutMs);
+  if (!problem.empty()) {
+    // A promise-returning function reports bad arguments through the promise too.
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(MakeArgError(env, "recvFrame: " + problem).Value());
+    return deferred.Promise();
+  }
+  auto* worker = new RecvFrameWorker(env, fd, static_cast<size_t>(maxBytes),
+                                     static_cast<size_t>(maxFds), timeoutMs);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself after OnOK/OnError
+  return promise;
+}
+
+// ---- sendFrame(fd, data, fds, timeoutMs) -----------------------------------------------------
+
+Napi::Value SendFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  int64_t timeoutMs = 0;
+  if (ThrowIf(env, CheckFd(info[0], "sendFrame: fd", &fd))) return env.Undefined();
+  if (!info[1].IsBuffer()) {
+    ThrowIf(env, "sendFrame: data must be a Buffer");
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
+  if (!info[2].IsArray()) {
+    ThrowIf(env, "sendFrame: fds must be an array");
+    return env.Undefined();
+  }
+  Napi::Array fdArray = info[2].As<Napi::Array>();
+  if (fdArray.Length() > kMaxFrameFds) {
+    ThrowIf(env, "sendFrame: at most " + std::to_string(kMaxFrameFds) + " fds per frame");
+    return env.Undefined();
+  }
+  int fds[kMaxFrameFds];
+  const size_t fdCount = fdArray.Length();
+  for (uint32_t i = 0; i < fdCount; i++) {
+    Napi::Value v = fdArray.Get(i);
+    if (env.IsExceptionPending()) return env.Undefined();
+    if (ThrowIf(env, CheckFd(v, "sendFrame: every fd", &fds[i]))) return env.Undefined();
+  }
+  if (ThrowIf(env, CheckInt(info[3], "sendFrame: timeoutMs", 0, kMaxTimeoutMs, &timeoutMs))) {
+    return env.Undefined();
+  }
+  const size_t length = data.Length();
+  if (length > UINT32_MAX) {
+    ThrowIf(env, "sendFrame: data is longer than a frame can carry");
+    return env.Undefined();
+  }
+
+  uint8_t header[4];
+  StoreBe32(header, static_cast<uint32_t>(length));
+  struct iovec iov[2];
+  iov[0].iov_base = header;
+  iov[0].iov_len = sizeof header;
+  iov[1].iov_base = data.Data();
+  iov[1].iov_len = length;
+  size_t first = 0;  // index of the first iovec with bytes left
+
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * kMaxFrameFds)];
+  } control;
+  std::memset(&control, 0, sizeof control);
+
+  const int64_t deadlineNs = NowNs() + timeoutMs * 1000000;
+  const size_t total = sizeof header + length;
+  size_t sent = 0;
+  bool fdsSent = fdCount == 0;
+  while (sent < total) {
+    struct msghdr msg;
+    std::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = 2 - first;
+    if (!fdsSent) {
+      // The fds ride on the first sendmsg that moves any bytes, i.e. with the header.
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fdCount);
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fdCount);
+      std::memcpy(CMSG_DATA(c), fds, sizeof(int) * fdCount);
+    }
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        int w = WaitFd(fd, POLLOUT, deadlineNs);
+        if (w == ETIMEDOUT) {
+          ThrowCode(env, "ETIMEDOUT", "sendFrame: timed out after " + std::to_string(timeoutMs) +
+                                          " ms with " + std::to_string(sent) + " of " +
+                                          std::to_string(total) + " bytes sent");
+          return env.Undefined();
+        }
+        if (w != 0) {
+          ThrowErrno(env, w, "sendFrame: poll");
+          return env.Undefined();
+        }
+        continue;
+      }
+      ThrowErrno(env, err, "sendFrame: sendmsg");
+      return env.Undefined();
+    }
+    if (n == 0) {
+      ThrowCode(env, "EIO", "sendFrame: sendmsg made no progress");
+      return env.Undefined();
+    }
+    fdsSent = true;
+    sent += static_cast<size_t>(n);
+    size_t advance = static_cast<size_t>(n);
+    while (advance > 0 && first < 2) {
+      if (advance >= iov[first].iov_len) {
+        advance -= iov[first].iov_len;
+        iov[first].iov_len = 0;
+        first++;
+      } else {
+        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + advance;
+        iov[first].iov_len -= advance;
+        advance = 0;
+      }
+    }
+  }
+  return env.Undefined();
+}
+
+// ---- connectUnix(path) -----------------------------------------------------------------------
+
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (ThrowIf(env, CheckString(info[0], "connectUnix: socketPath", &path))) return env.Undefined();
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.empty()) {
+    ThrowCode(env, "EINVAL", "connectUnix: empty socket path");
+    return env.Undefined();
+  }
+  if (path.size() >= sizeof addr.sun_path) {
+    ThrowCode(env, "ENAMETOOLONG", "connectUnix(" + path + "): path is " + std::to_string(path.size()) +
+                                       " bytes, the limit is " + std::to_string(sizeof addr.sun_path - 1));
+    return env.Undefined();
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+
+  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (sock.get() < 0) {
+    ThrowErrno(env, errno, "connectUnix(" + path + "): socket");
+    return env.Undefined();
+  }
+  // A blocking connect waits while the listener's backlog is full; SO_SNDTIMEO bounds that wait
+  // so the event loop cannot hang on it. The option is cleared again once connected.
+  struct timeval tv;
+  tv.tv_sec = kConnectTimeoutSec;
+  tv.tv_usec = 0;
+  if (setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    ThrowErrno(env, errno, "connectUnix(" + path + "): setsockopt(SO_SNDTIMEO)");
+    return env.Undefined();
+  }
+  for (;;) {
+    if (connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) == 0) break;
+    int err = errno;
+    if (err == EINTR) continue;  // AF_UNIX stays unconnected when interrupted; retry is safe
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      ThrowCode(env, "ETIMEDOUT", "connectUnix(" + path + "): listener backlog stayed full for " +
+                                      std::to_string(kConnectTimeoutSec) + " s");
+      return env.Undefined();
+    }
+    ThrowErrno(env, err, "connectUnix(" + path + ")");
+    return env.Undefined();
+  }
+  tv.tv_sec = 0;
+  if (setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    ThrowErrno(env, errno, "connectUnix(" + path + "): setsockopt(SO_SNDTIMEO)");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, sock.release());
+}
+
+// ---- close(fd) -------------------------------------------------------------------------------
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (ThrowIf(env, CheckFd(info[0], "close: fd", &fd))) return env.Undefined();
+  if (close(fd) != 0) {
+    int err = errno;
+    // On Linux the fd is released even when close reports EINTR; retrying could close another.
+    if (err == EINTR) return env.Undefined();
+    ThrowErrno(env, err, "close(" + std::to_string(fd) + ")");
+  }
+  return env.Undefined();
+}
+
+// ---- fdInfo(fd) ------------------------------------------------------------------------------
+
+Napi::Value FdInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (ThrowIf(env, CheckFd(info[0], "fdInfo: fd", &fd))) return env.Undefined();
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ThrowErrno(env, errno, "fdInfo: fstat(" + std::to_string(fd) + ")");
+    return env.Undefined();
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) {
+    ThrowErrno(env, errno, "fdInfo: fcntl(" + std::to_string(fd) + ", F_GETFL)");
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", Napi::String::New(env, FileType(st.st_mode)));
+  out.Set("mode", Napi::Number::New(env, static_cast<double>(st.st_mode & 07777)));
+  out.Set("uid", Napi::Number::New(env, static_cast<double>(st.st_uid)));
+  out.Set("gid", Napi::Number::New(env, static_cast<double>(st.st_gid)));
+  out.Set("dev", Napi::Number::New(env, static_cast<double>(st.st_dev)));
+  out.Set("ino", Napi::Number::New(env, static_cast<double>(st.st_ino)));
+  out.Set("accmode", Napi::Number::New(env, flags & O_ACCMODE));
+  out.Set("opath", Napi::Boolean::New(env, (flags & O_PATH) != 0));
+  return out;
+}
+
+// ---- sealedMemfd(filePath, name) -------------------------------------------------------------
+
+Napi::Value SealedMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path, name;
+  if (ThrowIf(env, CheckString(info[0], "sealedMemfd: filePath", &path))) return env.Undefined();
+  if (ThrowIf(env, CheckString(info[1], "sealedMemfd: name", &name))) return env.Undefined();
+  const std::string where = "sealedMemfd(" + path + ")";
+
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected just below anyway.
+  UniqueFd src(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+  if (src.get() < 0) {
+    ThrowErrno(env, errno, where + ": open");
+    return env.Undefined();
+  }
+  struct stat st;
+  if (fstat(src.get(), &st) != 0) {
+    ThrowErrno(env, errno, where + ": fstat");
+    return env.Undefined();
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ThrowCode(env, "EINVAL", where + ": not a regular file");
+    return env.Undefined();
+  }
+
+  UniqueFd mem(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (mem.get() < 0) {
+    ThrowErrno(env, errno, where + ": memfd_create");
+    return env.Undefined();
+  }
+
+  std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[kCopyChunk]);
+  if (!buf) {
+    ThrowCode(env, "ENOMEM", where + ": cannot allocate the copy buffer");
+    return env.Undefined();
+  }
+  Sha256 sha;
+  for (;;) {
+    ssize_t n = read(src.get(), buf.get(), kCopyChunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno(env, errno, where + ": read");
+      return env.Undefined();
+    }
+    if (n == 0) break;
+    sha.update(buf.get(), static_cast<size_t>(n));
+    size_t off = 0;
+    while (off < static_cast<size_t>(n)) {
+      ssize_t w = write(mem.get(), buf.get() + off, static_cast<size_t>(n) - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        ThrowErrno(env, errno, where + ": write to memfd");
+        return env.Undefined();
+      }
+      if (w == 0) {
+        ThrowCode(env, "EIO", where + ": write to memfd made no progress");
+        return env.Undefined();
+      }
+      off += static_cast<size_t>(w);
+    }
+  }
+
+  if (fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    ThrowErrno(env, errno, where + ": fcntl(F_ADD_SEALS)");
+    return env.Undefined();
+  }
+  if (lseek(mem.get(), 0, SEEK_SET) != 0) {
+    ThrowErrno(env, errno, where + ": lseek");
+    return env.Undefined();
+  }
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, mem.get()));
+  out.Set("sha256", Napi::String::New(env, sha.hexdigest()));
+  if (env.IsExceptionPending()) return env.Undefined();  // memfd closes with the guard
+  mem.release();
+  return out;
+}
+
+}  // namespace
+
+void InitSock(Napi::Env env, Napi::Object exports) {
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("recvFrame", Napi::Function::New(env, RecvFrame, "recvFrame"));
+  exports.Set("sendFrame", Napi::Function::New(env, SendFrame, "sendFrame"));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
+  exports.Set("sealedMemfd", Napi::Function::New(env, SealedMemfd, "sealedMemfd"));
+}
+
 }  // namespace ward
