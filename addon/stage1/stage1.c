@@ -14,7 +14,8 @@
  *   A (the app): cwd (checked to be inside the root), drop the bounding set, set ids, capset,
  *     no_new_privs, mark every fd but 0-2 close-on-exec, load seccomp last, execve.
  *
- * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "R" (app forked),
+ * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "P <pid>" (host pid of
+ * pod init), "R" (the app's execve succeeded),
  * "E <message>" (setup failed; the pod does not run), "X <code> <signal>" (the app's exit).
  * The helper answers "U" with "M" once the maps are written. */
 #include <errno.h>
@@ -71,6 +72,8 @@ static struct spec spec;
 static struct sock_filter bpf_prog[BPF_MAX_BYTES / sizeof(struct sock_filter)];
 static unsigned short bpf_len;
 static volatile sig_atomic_t forward_to = 0;
+/* In the app before execve: a byte here tells pod init that the exec did not happen. */
+static int exec_err_fd = -1;
 
 /* One status line to the helper. Failure to write is not fatal: the helper sees our exit. */
 static void status_line(const char *fmt, ...) {
@@ -101,6 +104,7 @@ static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt,
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   status_line("E %s: %s", msg, strerror(saved));
+  if (exec_err_fd >= 0) (void)!write(exec_err_fd, "e", 1);
   _exit(254);
 }
 
@@ -111,6 +115,7 @@ static __attribute__((noreturn, format(printf, 1, 2))) void die_plain(const char
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   status_line("E %s", msg);
+  if (exec_err_fd >= 0) (void)!write(exec_err_fd, "e", 1);
   _exit(254);
 }
 
@@ -465,6 +470,7 @@ int main(void) {
   if (c > 0) {
     /* S: outside the pod's pid namespace, passes C's fate on to the helper. */
     forward_to = c;
+    status_line("P %d", (int)c);
     int cst;
     for (;;) {
       pid_t p = waitpid(c, &cst, 0);
@@ -478,10 +484,23 @@ int main(void) {
   /* C: pid 1. */
   forward_to = 0;
   setup_root();
+  int execpipe[2];
+  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
   pid_t a = fork();
   if (a < 0) die("fork of the app");
-  if (a == 0) exec_app();
+  if (a == 0) {
+    close(execpipe[0]);
+    exec_err_fd = execpipe[1];
+    exec_app();
+  }
   forward_to = a;
-  status_line("R");
+  close(execpipe[1]);
+  /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
+  char e;
+  ssize_t r;
+  do r = read(execpipe[0], &e, 1);
+  while (r < 0 && errno == EINTR);
+  close(execpipe[0]);
+  if (r == 0) status_line("R");
   supervise(a);
 }
