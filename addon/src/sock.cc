@@ -677,6 +677,18 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- shutdown(fd) ----------------------------------------------------------------------------
+// Wakes a recvFrame pending on the socket (poll sees EOF) so the connection can then be closed
+// without a worker still reading an fd number the kernel may reuse.
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (ThrowIf(env, CheckFd(info[0], "shutdown: fd", &fd))) return env.Undefined();
+  if (shutdown(fd, SHUT_RDWR) != 0 && errno != ENOTCONN) ThrowErrno(env, errno, "shutdown(" + std::to_string(fd) + ")");
+  return env.Undefined();
+}
+
 // ---- fdInfo(fd) ------------------------------------------------------------------------------
 
 Napi::Value FdInfo(const Napi::CallbackInfo& info) {
@@ -792,6 +804,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFrame", Napi::Function::New(env, SendFrame, "sendFrame"));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
   exports.Set("sealedMemfd", Napi::Function::New(env, SealedMemfd, "sealedMemfd"));
 }

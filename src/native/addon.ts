@@ -84,6 +84,8 @@ export interface Addon {
   sendFrame(fd: number, data: Buffer, fds: number[], timeoutMs: number): void;
   connectUnix(socketPath: string): number;
   close(fd: number): void;
+  /** shutdown(SHUT_RDWR): wakes a pending recvFrame with EOF; ENOTCONN is not an error. */
+  shutdown(fd: number): void;
   fdInfo(fd: number): FdInfo;
   /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */
   sealedMemfd(filePath: string, name: string): { fd: number; sha256: string };

@@ -1,0 +1,32 @@
+// ward: the unprivileged frontend. Each command lives in its own file; this one wires them up
+// and turns failures into one line and an exit status.
+import { Command, CommanderError } from 'commander';
+import { WardError } from '../image/errors';
+import { EXIT, exitCodeFor } from './exit-codes';
+import { register as registerRun } from './run';
+import { register as registerVersion } from './version';
+
+const program = new Command('ward')
+  .description('a security-hardened, privilege-separated container runtime')
+  .option('--dir <dir>', 'the image store (default ~/.local/share/ward)')
+  .option('--helper-socket <path>', 'the ward-helper socket (default /run/ward/helper.sock, or $WARD_HELPER_SOCKET)')
+  .option('--insecure-options <list>', 'disable checks: image')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ward: ${s.slice(7)}` : s) })
+  .showSuggestionAfterError(true);
+registerRun(program);
+registerVersion(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : EXIT.usage;
+    return;
+  }
+  if (e instanceof WardError) {
+    process.stderr.write(`ward: ${e.message}\n`);
+    process.exitCode = exitCodeFor(e.code);
+    return;
+  }
+  process.stderr.write(`ward: internal error: ${(e as Error).stack ?? e}\n`);
+  process.exitCode = EXIT.failure;
+});

@@ -1,0 +1,20 @@
+// ward run [--insecure-options=image] [--hostname NAME] IMAGE [-- ARGS...]
+import type { Command } from 'commander';
+import { runPod } from '../pod/run';
+import { globals, parseInsecure } from './globals';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run an image as a pod in the foreground; ward exits with the app\'s status')
+    .argument('<image>', 'path of an ACI file')
+    .argument('[args...]', 'arguments for the app, after --')
+    .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
+    .option('--insecure-options <list>', 'run without: image (signature verification)')
+    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
+      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname });
+      process.exitCode = code;
+    });
+}

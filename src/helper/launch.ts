@@ -1,0 +1,136 @@
+// Spawns ward-stage1 for one pod from the sealed memfd copy and drives its start-up protocol
+// (addon/stage1/stage1.c): spec in; "U" -> write the id maps from outside -> "M"; "P pid";
+// "R" once the app is forked; "E msg" on failure; "X code signal" when the app exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Socket } from 'node:net';
+import type { SubIdRange } from './peer';
+
+export interface LaunchSpec {
+  uuid: string;
+  hostname: string;
+  lower: string;
+  upper: string;
+  work: string;
+  rootfs: string;
+  cwd: string;
+  uid: number;
+  gid: number;
+  args: string[];
+  env: string[];
+  caps: number[];
+  masked: readonly string[];
+  readonly: readonly string[];
+  seccompFd: number | null;
+}
+
+export function encodeSpec(s: LaunchSpec): Buffer {
+  const kv: [string, string][] = [
+    ['uuid', s.uuid], ['hostname', s.hostname], ['lower', s.lower], ['upper', s.upper], ['work', s.work],
+    ['rootfs', s.rootfs], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
+    ...s.args.map((a): [string, string] => ['arg', a]),
+    ...s.env.map((e): [string, string] => ['env', e]),
+    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ...s.masked.map((m): [string, string] => ['masked', m]),
+    ...s.readonly.map((r): [string, string] => ['readonly', r]),
+    ['seccomp', s.seccompFd === null ? '0' : '1'],
+  ];
+  const body = Buffer.concat(kv.flatMap(([k, v]) => [Buffer.from(k), Buffer.from([0]), Buffer.from(v), Buffer.from([0])]));
+  const hdr = Buffer.alloc(4);
+  hdr.writeUInt32BE(body.length);
+  return Buffer.concat([hdr, body]);
+}
+
+export interface PodHandle {
+  /** Resolves when the app has been forked (the pod runs), rejects with stage1's error. */
+  started: Promise<void>;
+  /** Resolves with the app's fate once stage1 is gone. */
+  exited: Promise<{ code: number; signal: string | null }>;
+  signal(sig: NodeJS.Signals): void;
+  kill(): void;
+}
+
+export class LaunchError extends Error {}
+
+export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
+  const child: ChildProcess = spawn(`/proc/self/fd/${stage1Fd}`, [], {
+    argv0: 'ward-stage1',
+    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', spec.seccompFd ?? 'ignore'],
+    env: {},
+  });
+  const sync = child.stdio[3] as Socket;
+  let podInit = 0;
+  let error: string | null = null;
+  let appExit: { code: number; signal: string | null } | null = null;
+  let resolveStarted!: () => void;
+  let rejectStarted!: (e: Error) => void;
+  const started = new Promise<void>((res, rej) => ((resolveStarted = res), (rejectStarted = rej)));
+  started.catch(() => undefined);
+
+  sync.write(encodeSpec(spec));
+  let buf = '';
+  sync.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      onLine(line);
+    }
+  });
+  sync.on('error', () => undefined);
+
+  function onLine(line: string): void {
+    const [tag, ...rest] = line.split(' ');
+    if (tag === 'U') {
+      try {
+        fs.writeFileSync(`/proc/${child.pid}/uid_map`, `0 ${ids.uid.base} ${ids.uid.count}\n`);
+        fs.writeFileSync(`/proc/${child.pid}/gid_map`, `0 ${ids.gid.base} ${ids.gid.count}\n`);
+        sync.write('M\n');
+      } catch (e) {
+        error = `writing the pod's id maps: ${(e as Error).message}`;
+        child.kill('SIGKILL');
+      }
+    } else if (tag === 'P') {
+      podInit = Number(rest[0]);
+    } else if (tag === 'R') {
+      resolveStarted();
+    } else if (tag === 'E') {
+      error = rest.join(' ');
+    } else if (tag === 'X') {
+      const code = Number(rest[0]);
+      const sig = Number(rest[1]);
+      const name = sig ? (Object.entries(os.constants.signals).find(([, n]) => n === sig)?.[0] ?? `SIG${sig}`) : null;
+      appExit = { code: sig ? 128 + sig : code, signal: name };
+    }
+  }
+
+  const exited = new Promise<{ code: number; signal: string | null }>((resolve) => {
+    child.on('close', (code, signal) => {
+      if (error !== null || (!appExit && code === 254)) {
+        rejectStarted(new LaunchError(error ?? 'ward-stage1 failed without a message'));
+      } else if (!appExit) {
+        rejectStarted(new LaunchError(`ward-stage1 ended before the app started (${signal ?? `exit ${code}`})`));
+      }
+      resolve(appExit ?? { code: code ?? 254, signal: null });
+    });
+  });
+
+  return {
+    started,
+    exited,
+    signal: (sig) => {
+      if (child.exitCode === null) child.kill(sig);
+    },
+    kill: () => {
+      if (podInit > 0) {
+        try {
+          process.kill(podInit, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

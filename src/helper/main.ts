@@ -1,0 +1,108 @@
+// ward-helper: the root helper. Flags only choose where things live; what callers may do is
+// policies/helper.json's to say.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { addon, stage1Path } from '../native/addon';
+import { loadPolicy } from './policy';
+import { compileProfile } from './seccomp';
+import { Helper } from './server';
+import { StateDir } from './state';
+
+const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
+const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FILE] [--profiles-dir DIR]
+  --socket PATH        listen here (default /run/ward/helper.sock; socket activation also works)
+  --state-dir DIR      sealed trees, pods, audit log (default /var/lib/ward)
+  --policy FILE        authorization policy (default /etc/ward/helper.json, else the shipped default)
+  --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)`;
+
+function fatal(msg: string): never {
+  process.stderr.write(`ward-helper: ${msg}\n`);
+  process.exit(254);
+}
+
+function groupGid(name: string): number {
+  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [n, , gid] = line.split(':');
+    if (n === name) return Number(gid);
+  }
+  fatal(`group '${name}' (the policy's socketGroup) does not exist; create it with: groupadd ${name}`);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        socket: { type: 'string', default: '/run/ward/helper.sock' },
+        'state-dir': { type: 'string', default: '/var/lib/ward' },
+        policy: { type: 'string' },
+        'profiles-dir': { type: 'string', default: path.join(SHIPPED_POLICIES, 'seccomp') },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fatal(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (process.getuid?.() !== 0) fatal('must run as root (it is the privileged half of ward); start it with sudo or systemd');
+  const policyFile = values.policy ?? (fs.existsSync('/etc/ward/helper.json') ? '/etc/ward/helper.json' : path.join(SHIPPED_POLICIES, 'helper.json'));
+  let policy;
+  try {
+    policy = loadPolicy(policyFile);
+  } catch (e) {
+    fatal((e as Error).message);
+  }
+  const state = new StateDir(path.resolve(values['state-dir']));
+  try {
+    state.init();
+  } catch (e) {
+    fatal((e as Error).message);
+  }
+  // ward-stage1 runs from a sealed in-memory copy: nothing in a pod can reach or rewrite it.
+  let stage1;
+  try {
+    stage1 = addon().sealedMemfd(stage1Path(), 'ward-stage1');
+  } catch (e) {
+    fatal(`cannot load ward-stage1 from ${stage1Path()}: ${(e as Error).message}; run npm run build`);
+  }
+  // The profile is compiled once, now: one that does not compile stops the helper (fail closed).
+  const profileFile = path.join(path.resolve(values['profiles-dir']), `${policy.seccompProfile}.json`);
+  let seccomp;
+  try {
+    const compiled = compileProfile(state.root, profileFile);
+    seccomp = { digest: compiled.digest, bpfPath: path.join(state.seccomp, `${compiled.digest.replace(/^sha256:/, '')}.bpf`) };
+  } catch (e) {
+    fatal(`${(e as Error).message}; fix the profile or the policy's seccompProfile`);
+  }
+  const socketPath = path.resolve(values.socket);
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+  const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1' ? 3 : null;
+  const helper = new Helper({
+    socketPath,
+    socketGroupGid: groupGid(policy.socketGroup),
+    state,
+    policy,
+    seccomp,
+    stage1Fd: stage1.fd,
+    stage1Digest: `sha256:${stage1.sha256}`,
+  });
+  try {
+    await helper.listen(activated);
+  } catch (e) {
+    fatal(`cannot listen on ${socketPath}: ${(e as Error).message}`);
+  }
+  process.stderr.write(`ward-helper: listening on ${activated === null ? socketPath : 'the socket systemd passed'} (state ${state.root}, policy ${policyFile}, stage1 sha256:${stage1.sha256})\n`);
+  const stop = () => {
+    void helper.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

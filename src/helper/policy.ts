@@ -1,0 +1,49 @@
+// Loads policies/helper.json and answers "may this peer do this?". The helper enforces the
+// answer itself; the frontend's word is never enough.
+import fs from 'node:fs';
+import { HelperPolicy } from '../schema/policy';
+import type { InsecureOption } from '../schema/protocol';
+import type { Verb } from '../schema/protocol';
+import { HelperError } from './errors';
+import type { Peer } from './peer';
+
+export function loadPolicy(file: string): HelperPolicy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read helper policy ${file}: ${(e as Error).message}; fix or restore the file (the helper does not start without it)`);
+  }
+  const parsed = HelperPolicy.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid helper policy ${file}: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
+  }
+  return parsed.data;
+}
+
+export interface Grants {
+  verbs: Set<Verb>;
+  insecure: Set<InsecureOption>;
+  allowUnverified: boolean;
+}
+
+export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false };
+  for (const name of peer.groups) {
+    const grant = policy.groups[name];
+    if (!grant) continue;
+    grant.verbs.forEach((v) => g.verbs.add(v));
+    grant.insecureOptions.forEach((o) => g.insecure.add(o));
+    g.allowUnverified ||= grant.allowUnverified;
+  }
+  return g;
+}
+
+export function requireVerb(policy: HelperPolicy, peer: Peer, verb: Verb): Grants {
+  const g = grantsFor(policy, peer);
+  if (!g.verbs.has(verb)) {
+    throw new HelperError('EDENIED', `user ${peer.user || peer.uid} may not use '${verb}': no group of theirs grants it in the helper policy; an administrator can add them to group ${policy.socketGroup}`);
+  }
+  return g;
+}

@@ -1,0 +1,174 @@
+// ward-helper's server: accepts callers on the Unix socket, authenticates them from the kernel,
+// parses every frame strictly, dispatches the closed set of verbs, audits every request.
+import fs from 'node:fs';
+import net from 'node:net';
+import { addon } from '../native/addon';
+import { Request, type ErrorCode } from '../schema/protocol';
+import type { HelperPolicy } from '../schema/policy';
+import { parseStrictJson, StrictJsonError } from '../schema/strict-json';
+import { argsDigest, AuditLog } from './audit';
+import { closeFds, Connection } from './connection';
+import { HelperError } from './errors';
+import { identify, type Peer } from './peer';
+import { requireVerb } from './policy';
+import { StateDir } from './state';
+import { hello } from './verbs/hello';
+import { run, type RunContext } from './verbs/run';
+import { seal } from './verbs/seal';
+
+export interface HelperOptions {
+  socketPath: string;
+  socketGroupGid: number;
+  state: StateDir;
+  policy: HelperPolicy;
+  /** The default seccomp profile, compiled at start-up. */
+  seccomp: { digest: string; bpfPath: string };
+  stage1Fd: number;
+  stage1Digest: string;
+}
+
+export class Helper {
+  private server: net.Server | undefined;
+  readonly audit: AuditLog;
+  readonly running = new Map<string, { uid: number }>();
+
+  constructor(readonly opts: HelperOptions) {
+    this.audit = new AuditLog(opts.state.auditLog);
+  }
+
+  /** Listens on a fresh socket (root:group 0660), or on an fd systemd passed (socket activation). */
+  async listen(activationFd: number | null): Promise<void> {
+    this.server = net.createServer({ pauseOnConnect: true }, (s) => void this.serve(s));
+    if (activationFd !== null) {
+      await new Promise<void>((res) => this.server!.listen({ fd: activationFd }, res));
+      return;
+    }
+    const { socketPath, socketGroupGid } = this.opts;
+    try {
+      if (fs.lstatSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
+    } catch {
+      /* no stale socket */
+    }
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((res, rej) => {
+        this.server!.once('error', rej);
+        this.server!.listen(socketPath, res);
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chownSync(socketPath, 0, socketGroupGid);
+    fs.chmodSync(socketPath, 0o660);
+  }
+
+  close(): Promise<void> {
+    return new Promise((res) => (this.server ? this.server.close(() => res()) : res()));
+  }
+
+  private async serve(socket: net.Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    let conn: Connection;
+    try {
+      const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+      conn = new Connection(socket, identify(addon().peerCred(fd)));
+    } catch {
+      socket.destroy();
+      return;
+    }
+    try {
+      while (!conn.isClosed) {
+        let frame;
+        try {
+          frame = await conn.receive();
+        } catch (e) {
+          const code = (e as { code?: string }).code ?? 'EIO';
+          this.audit.append(conn.peer, '(frame)', code, 'deny', 'EFRAME');
+          conn.sendError('EFRAME', frameErrorMessage(code));
+          break;
+        }
+        if (frame === null) break;
+        await this.handle(conn, frame.data, frame.fds);
+      }
+    } finally {
+      if (conn.peer.pidfd >= 0) closeFds([conn.peer.pidfd]);
+      conn.close();
+    }
+  }
+
+  private async handle(conn: Connection, data: Buffer, fds: number[]): Promise<void> {
+    const digest = argsDigest(data);
+    let verb = '(invalid)';
+    let fdsHandedOver = false;
+    try {
+      let parsed: unknown;
+      try {
+        parsed = parseStrictJson(data);
+      } catch (e) {
+        throw new HelperError('EFRAME', e instanceof StrictJsonError ? e.message : 'frame is not valid JSON');
+      }
+      const req = Request.safeParse(parsed);
+      if (!req.success) {
+        const verbField = (parsed as { verb?: unknown } | null)?.verb;
+        const issue = req.error.issues[0];
+        if (typeof verbField === 'string' && !['hello', 'seal', 'run', 'signal'].includes(verbField)) {
+          throw new HelperError('EVERB', `unknown verb '${verbField.slice(0, 32)}'; the helper knows hello, seal, run`);
+        }
+        throw new HelperError('EFRAME', `bad request: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
+      }
+      verb = req.data.verb;
+      const grants = requireVerb(this.opts.policy, conn.peer, req.data.verb);
+      switch (req.data.verb) {
+        case 'hello':
+          expectFds(fds, 0, 'hello');
+          conn.send(hello(conn.peer, grants));
+          this.audit.append(conn.peer, verb, digest, 'allow', 'ok');
+          return;
+        case 'seal': {
+          expectFds(fds, 1, 'seal');
+          const res = await seal(this.opts.state, this.opts.policy, conn.peer, req.data, fds[0]!);
+          conn.send(res);
+          this.audit.append(conn.peer, verb, digest, 'allow', `ok ${res.tree}`);
+          return;
+        }
+        case 'run': {
+          expectFds(fds, 3, 'run');
+          fdsHandedOver = true;
+          const ctx: RunContext = { helper: this, conn, grants, argsDigest: digest };
+          await run(ctx, req.data, fds as [number, number, number]);
+          return;
+        }
+        case 'signal':
+          throw new HelperError('EVERB', "'signal' is only valid on a connection with a running pod");
+      }
+    } catch (e) {
+      const err = e instanceof HelperError ? e : new HelperError('EINTERNAL', `helper failure: ${(e as Error).message}`);
+      if (!(e instanceof HelperError)) console.error(`ward-helper: ${verb}: ${(e as Error).stack}`);
+      conn.sendError(err.code, err.message);
+      this.audit.append(conn.peer, verb, digest, err.code === 'EDENIED' ? 'deny' : 'allow', err.code);
+    } finally {
+      if (!fdsHandedOver) closeFds(fds);
+    }
+  }
+
+  /** Audits a decision made inside a verb (run audits when the pod started or failed). */
+  auditRun(peer: Peer, digest: string, result: string, ok: boolean, denied = false): void {
+    this.audit.append(peer, 'run', digest, denied ? 'deny' : 'allow', ok ? result : result);
+  }
+}
+
+function expectFds(fds: number[], n: number, verb: string): void {
+  if (fds.length !== n) throw new HelperError('EFRAME', `'${verb}' takes ${n} fd(s), got ${fds.length}`);
+}
+
+function frameErrorMessage(code: string): string {
+  const reasons: Record<string, string> = {
+    EFRAMETOOBIG: 'frame longer than the helper accepts',
+    ETRUNCATED: 'frame ended before its stated length',
+    ETOOMANYFDS: 'frame carried more fds than any verb takes',
+    ETIMEDOUT: 'frame not completed in time',
+  };
+  return `${reasons[code] ?? `frame could not be read (${code})`}; the connection is closed`;
+}
+
+export type { ErrorCode };

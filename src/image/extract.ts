@@ -1,0 +1,101 @@
+// Extracting an ACI without privilege: the extractor (extract-child.ts) runs as root of a user
+// namespace the caller makes with newuidmap/newgidmap, so per-file owners land in the caller's
+// subordinate range. It keeps running until the helper has sealed the tree, then removes it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { ImageManifest } from '../schema/aci';
+import { WardError } from './errors';
+
+export interface Extraction {
+  id: string;
+  manifest: ImageManifest;
+  /** O_DIRECTORY fd of the extracted rootfs, to hand to the helper. */
+  rootfsFd: number;
+  /** Removes the extracted tree and ends the extractor. */
+  dispose(): Promise<void>;
+}
+
+function subRange(file: string, user: string, uid: number): number {
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const [owner, start, count] = line.split(':');
+    if ((owner === user || owner === String(uid)) && Number(count) >= 65536) return Number(start);
+  }
+  throw new WardError('ENOSUBID', `you (${user}) have no subordinate range of 65536 ids in ${file}; ask an administrator: usermod --add-subuids N-M --add-subgids N-M ${user}`);
+}
+
+export async function extractAci(aciPath: string, stagingDir: string): Promise<Extraction> {
+  const user = os.userInfo();
+  const subuid = subRange('/etc/subuid', user.username, user.uid);
+  const subgid = subRange('/etc/subgid', user.username, user.uid);
+  let aciFd: number;
+  try {
+    aciFd = fs.openSync(aciPath, fs.constants.O_RDONLY);
+  } catch (e) {
+    throw new WardError('EIMAGE', `cannot open image ${aciPath}: ${(e as NodeJS.ErrnoException).code}; check the path and its permissions`);
+  }
+  // The namespace's root maps to a subordinate id, not to us: it may enter the staging dir only
+  // through the fd we pass, and only because the dir is briefly open to all (its parent is 0700).
+  fs.chmodSync(stagingDir, 0o777);
+  const dirFd = fs.openSync(stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const child: ChildProcess = spawn(
+    'unshare',
+    ['--user', `--map-users=${subuid},0,65536`, `--map-groups=${subgid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
+      process.execPath, path.join(__dirname, 'extract-child.js')],
+    { stdio: [aciFd, 'pipe', 'pipe', dirFd, 'pipe'] },
+  );
+  fs.closeSync(aciFd);
+  fs.closeSync(dirFd);
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()).slice(-4096));
+  const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  const line = await new Promise<string>((resolve) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.on('close', () => resolve(out));
+  });
+  fs.chmodSync(stagingDir, 0o700);
+  const ctl = child.stdio[4] as Writable;
+  const dispose = async () => {
+    ctl.end('remove\n');
+    await closed;
+  };
+  let res: { id?: string; manifest?: string; error?: string };
+  try {
+    res = JSON.parse(line) as typeof res;
+  } catch {
+    await dispose();
+    throw new WardError('EIMAGE', `extracting ${aciPath} failed: ${stderr.trim().split('\n').pop() || 'the extractor ended without a result'}`);
+  }
+  if (res.error || !res.id || !res.manifest) {
+    await dispose();
+    throw new WardError('EIMAGE', `image ${aciPath} refused: ${res.error ?? 'no result'}; the image is malformed or hostile and nothing of it was kept`);
+  }
+  const manifestBytes = Buffer.from(res.manifest, 'base64');
+  let manifest: ImageManifest;
+  try {
+    const parsed = ImageManifest.safeParse(JSON.parse(manifestBytes.toString('utf8')));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
+    }
+    manifest = parsed.data;
+  } catch (e) {
+    await dispose();
+    throw new WardError('EIMAGE', `image ${aciPath} has an invalid manifest: ${(e as Error).message}; fix the image's manifest`);
+  }
+  let rootfsFd: number;
+  try {
+    rootfsFd = fs.openSync(path.join(stagingDir, 'rootfs'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    await dispose();
+    throw new WardError('EIMAGE', `image ${aciPath} has no rootfs/: ${(e as Error).message}`);
+  }
+  return { id: res.id, manifest, rootfsFd, dispose };
+}

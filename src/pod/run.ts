@@ -1,0 +1,93 @@
+// ward run: get the image into the store and sealed, then ask the helper to run it with our
+// stdio, forwarding signals, and return the app's exit status.
+import fs from 'node:fs';
+import path from 'node:path';
+import { extractAci } from '../image/extract';
+import { WardError } from '../image/errors';
+import { fileId, Store, type ImageRecord } from '../image/store';
+import type { ImageManifest } from '../schema/aci';
+import type { ImageRef, InsecureOption } from '../schema/protocol';
+import { appFromManifest } from './app';
+import { HelperClient, sealTree } from './client';
+
+export interface RunOptions {
+  image: string;
+  args: string[];
+  storeDir: string;
+  socketPath: string;
+  insecureOptions: InsecureOption[];
+  hostname?: string;
+}
+
+/** Extracts and seals an ACI, or finds it already sealed. */
+export async function importAci(store: Store, socketPath: string, aciPath: string, signer: ImageRef['signer'], force = false): Promise<ImageRecord> {
+  const id = fileId(aciPath);
+  const known = store.get(id);
+  if (known && !force) return known;
+  const staging = store.stagingDir();
+  const ex = await extractAci(aciPath, staging).catch((e: unknown) => {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw e;
+  });
+  try {
+    const name = ex.manifest.name;
+    const tree = await sealTree(socketPath, { name, id: ex.id, signer }, ex.rootfsFd);
+    const rec: ImageRecord = { id: ex.id, name, manifest: ex.manifest, tree, source: path.resolve(aciPath), importedAt: new Date().toISOString() };
+    store.put(rec);
+    return rec;
+  } finally {
+    fs.closeSync(ex.rootfsFd);
+    await ex.dispose();
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function checkSignature(opts: RunOptions): ImageRef['signer'] {
+  if (opts.insecureOptions.includes('image')) return 'unverified';
+  throw new WardError('ESIGNATURE', `image ${opts.image} cannot be verified: signature verification of ACIs arrives with 'ward trust'; to run it unverified pass --insecure-options=image`);
+}
+
+export async function runPod(opts: RunOptions): Promise<number> {
+  const signer = checkSignature(opts);
+  const store = new Store(opts.storeDir);
+  store.init();
+  let rec = await importAci(store, opts.socketPath, opts.image, signer);
+  for (let attempt = 0; ; attempt++) {
+    const manifest = rec.manifest as ImageManifest;
+    const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
+    const client = new HelperClient(opts.socketPath);
+    try {
+      client.send({ verb: 'run', tree: rec.tree, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions }, [0, 1, 2]);
+      const first = await client.receive();
+      if (!first.ok) {
+        // The helper's store was reset since we sealed: seal again, once.
+        if (first.code === 'ENOTREE' && attempt === 0) {
+          rec = await importAci(store, opts.socketPath, opts.image, signer, true);
+          continue;
+        }
+        throw new WardError(first.code, first.message);
+      }
+      const forward = (sig: NodeJS.Signals) => () => {
+        try {
+          client.send({ verb: 'signal', signal: sig as 'SIGTERM' });
+        } catch {
+          /* the pod is ending */
+        }
+      };
+      const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+      const handlers = sigs.map((s) => [s, forward(s)] as const);
+      for (const [s, h] of handlers) process.on(s, h);
+      try {
+        for (;;) {
+          const ev = await client.receive(2 ** 31 - 1);
+          if (!ev.ok) throw new WardError(ev.code, ev.message);
+          if (ev.event === 'exited') return ev.code as number;
+        }
+      } finally {
+        for (const [s, h] of handlers) process.off(s, h);
+      }
+    } finally {
+      client.close();
+    }
+  }
+}

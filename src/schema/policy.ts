@@ -1,0 +1,27 @@
+// policies/helper.json: who may do what through ward-helper. Strict: an unknown field rejects
+// the file, and a missing or invalid file stops the helper (fail closed).
+import { z } from 'zod';
+import { InsecureOption, VERBS } from './protocol';
+
+export const Grant = z.strictObject({
+  verbs: z.array(z.enum(VERBS)),
+  insecureOptions: z.array(InsecureOption).default([]),
+  /** Unverified images may run (with --insecure-options=image) for members. */
+  allowUnverified: z.boolean().default(false),
+});
+
+export const HelperPolicy = z.strictObject({
+  version: z.literal(1),
+  /** Group whose members may connect (the socket is root:<group> 0660). */
+  socketGroup: z.string().min(1),
+  /** Grants per group name; a caller gets the union of the grants of the groups it belongs to. */
+  groups: z.record(z.string().min(1), Grant),
+  limits: z.strictObject({
+    treeEntries: z.number().int().positive(),
+    treeBytes: z.number().int().positive(),
+    treeDepth: z.number().int().positive(),
+    podsPerUser: z.number().int().positive(),
+  }),
+  seccompProfile: z.string().min(1),
+});
+export type HelperPolicy = z.infer<typeof HelperPolicy>;

@@ -1,0 +1,94 @@
+// The helper protocol: frames between `ward` (unprivileged) and `ward-helper` (root).
+// A frame is a u32 big-endian length and a JSON document; fds travel with SCM_RIGHTS.
+// Requests are a closed union of verbs, each strict: unknown fields are rejected.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_REQUEST_BYTES = 64 * 1024;
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+export const MAX_REQUEST_FDS = 3;
+
+/** A digest the helper computed for a sealed tree. */
+export const TreeDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+export const PodUuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+
+const SafeText = (max: number) =>
+  z.string().max(max).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+/** An absolute path inside the pod: no NUL, no "..", no empty or "." components. */
+export const PodPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith('/'), 'must be absolute')
+  .refine((p) => !p.includes('\u0000'), 'must not contain NUL')
+  .refine((p) => p === '/' || p.slice(1).split('/').every((c) => c !== '' && c !== '.' && c !== '..'), 'must not contain empty, "." or ".." components');
+
+export const EnvName = z.string().min(1).max(256).regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a valid environment variable name');
+export const Id = z.number().int().min(0).max(65535);
+export const Hostname = z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, 'must be a valid hostname label');
+
+export const InsecureOption = z.enum(['image']);
+export type InsecureOption = z.infer<typeof InsecureOption>;
+
+export const AppSpec = z.strictObject({
+  exec: z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(1024)
+    .refine((a) => PodPath.safeParse(a[0]).success, 'exec[0] must be an absolute path'),
+  user: Id,
+  group: Id,
+  workingDirectory: PodPath,
+  environment: z.array(z.strictObject({ name: EnvName, value: z.string().max(65536).refine((s) => !s.includes('\u0000')) })).max(4096),
+});
+
+export const ImageRef = z.strictObject({
+  name: SafeText(512),
+  /** Digest of the image as fetched (sha512-… for ACIs), for audit and measurement. */
+  id: z.string().regex(/^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/),
+  /** "unverified" or the accepted signer's fingerprint; policy decides if unverified may run. */
+  signer: z.union([z.literal('unverified'), z.string().regex(/^[0-9A-F]{40,64}$/)]),
+});
+
+export const HelloRequest = z.strictObject({ verb: z.literal('hello'), version: z.literal(PROTOCOL_VERSION) });
+/** fds: [rootfs directory of the extracted tree] */
+export const SealRequest = z.strictObject({ verb: z.literal('seal'), image: ImageRef });
+/** fds: [stdin, stdout, stderr] */
+export const RunRequest = z.strictObject({
+  verb: z.literal('run'),
+  tree: TreeDigest,
+  image: ImageRef,
+  app: AppSpec,
+  hostname: Hostname.optional(),
+  insecureOptions: z.array(InsecureOption).max(8),
+});
+/** Sent on a run connection while the pod runs. */
+export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
+
+export const Request = z.discriminatedUnion('verb', [HelloRequest, SealRequest, RunRequest, SignalRequest]);
+export type Request = z.infer<typeof Request>;
+export type RunRequest = z.infer<typeof RunRequest>;
+export type SealRequest = z.infer<typeof SealRequest>;
+export type AppSpec = z.infer<typeof AppSpec>;
+export type ImageRef = z.infer<typeof ImageRef>;
+export const VERBS = ['hello', 'seal', 'run', 'signal'] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** Error codes the helper answers with; the frontend maps each to an exit status. */
+export const ErrorCode = z.enum([
+  'EFRAME',      // malformed frame: size, UTF-8, JSON, schema, fds
+  'EVERB',       // unknown verb or verb not valid here
+  'EDENIED',     // policy refuses the caller this verb or option
+  'ENOTREE',     // tree digest unknown for this caller
+  'ESEAL',       // the tree handed over cannot be sealed (type, owner, limits)
+  'ENOSUBID',    // caller has no subordinate id range
+  'ELAUNCH',     // ward-stage1 failed to set the pod up
+  'EINTERNAL',   // the helper's own failure
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorResponse = z.strictObject({ ok: z.literal(false), code: ErrorCode, message: z.string() });
+export const HelloResponse = z.strictObject({ ok: z.literal(true), version: z.number(), uid: z.number(), gid: z.number(), pid: z.number(), verbs: z.array(z.string()) });
+export const SealResponse = z.strictObject({ ok: z.literal(true), tree: TreeDigest, entries: z.number(), bytes: z.number(), cached: z.boolean() });
+export const StartedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('started'), uuid: PodUuid });
+export const ExitedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('exited'), uuid: PodUuid, code: z.number().int(), signal: z.string().nullable() });
+export const RunEvent = z.union([StartedEvent, ExitedEvent, ErrorResponse]);
+export type ErrorResponse = z.infer<typeof ErrorResponse>;
