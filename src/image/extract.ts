@@ -37,7 +37,8 @@ export async function extractAci(aciPath: string, stagingDir: string): Promise<E
     throw new WardError('EIMAGE', `cannot open image ${aciPath}: ${(e as NodeJS.ErrnoException).code}; check the path and its permissions`);
   }
   // The namespace's root maps to a subordinate id, not to us: it may enter the staging dir only
-  // through the fd we pass, and only because the dir is briefly open to all (its parent is 0700).
+  // through the fd we pass, and only because the dir is open to all while it lives (its parent,
+  // the store's tmp/, is 0700, so no one else can reach it by path).
   fs.chmodSync(stagingDir, 0o777);
   const dirFd = fs.openSync(stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   const child: ChildProcess = spawn(
@@ -49,7 +50,7 @@ export async function extractAci(aciPath: string, stagingDir: string): Promise<E
   fs.closeSync(aciFd);
   fs.closeSync(dirFd);
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()).slice(-4096));
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8192)));
   const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
   const line = await new Promise<string>((resolve) => {
     let out = '';
@@ -60,11 +61,11 @@ export async function extractAci(aciPath: string, stagingDir: string): Promise<E
     });
     child.on('close', () => resolve(out));
   });
-  fs.chmodSync(stagingDir, 0o700);
   const ctl = child.stdio[4] as Writable;
   const dispose = async () => {
     ctl.end('remove\n');
-    await closed;
+    const code = await closed;
+    if (code !== 0) throw new WardError('EIMAGE', `removing the extracted tree failed: ${stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit ${code}`}`);
   };
   let res: { id?: string; manifest?: string; error?: string };
   try {

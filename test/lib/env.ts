@@ -1,0 +1,140 @@
+// The integration harness: a real ward-helper as root on a private socket and state dir, and
+// `ward` run as unprivileged test users (created by scripts/setup.sh) through setpriv, the way
+// people use it. Everything lives under one temp dir that stop() removes.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const WARD = path.join(REPO, 'bin', 'ward');
+export const HELPER = path.join(REPO, 'bin', 'ward-helper');
+export const USERS = { a: 'ward-test-a', b: 'ward-test-b', out: 'ward-test-out' } as const;
+export type TestUser = keyof typeof USERS;
+
+export interface WardResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function account(name: string): { uid: number; gid: number; subuid: number; subgid: number } {
+  const pw = fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+  if (!pw) throw new Error(`test user ${name} does not exist; run scripts/setup.sh as root`);
+  const sub = (file: string) => Number(fs.readFileSync(file, 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name)?.[1]);
+  return { uid: Number(pw[2]), gid: Number(pw[3]), subuid: sub('/etc/subuid'), subgid: sub('/etc/subgid') };
+}
+
+export class TestEnv {
+  readonly dir: string;
+  readonly socket: string;
+  readonly state: string;
+  readonly fixtures: string;
+  private helper: ChildProcess | null = null;
+  helperLog = '';
+
+  constructor(readonly name: string) {
+    if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they start the root helper); use npm test');
+    // Users must reach their store dirs and the fixtures: the top is 0755, the helper's state 0700.
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `ward-it-${name}-`));
+    fs.chmodSync(this.dir, 0o755);
+    this.socket = path.join(this.dir, 'run', 'helper.sock');
+    this.state = path.join(this.dir, 'state');
+    this.fixtures = path.join(this.dir, 'fixtures');
+    fs.mkdirSync(path.join(this.dir, 'run'), { mode: 0o755 });
+    fs.mkdirSync(this.fixtures, { mode: 0o755 });
+    for (const u of Object.values(USERS)) {
+      const a = account(u);
+      const home = path.join(this.dir, 'users', u);
+      fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+      fs.chownSync(home, a.uid, a.gid);
+    }
+    fs.chmodSync(path.join(this.dir, 'users'), 0o755);
+    const probe = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', 'test', '-r', path.join(REPO, 'dist', 'src', 'cli', 'main.js')]);
+    if (probe.status !== 0) throw new Error(`test user ${USERS.a} cannot read ${REPO}; clone ward somewhere other users can read (every parent dir o+x)`);
+  }
+
+  async start(extraArgs: string[] = []): Promise<void> {
+    const child = spawn(process.execPath, [HELPER, '--socket', this.socket, '--state-dir', this.state, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.helper = child;
+    child.stdout!.on('data', (c: Buffer) => (this.helperLog += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (this.helperLog += c.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!fs.existsSync(this.socket)) {
+      if (child.exitCode !== null) throw new Error(`ward-helper exited: ${this.helperLog}`);
+      if (Date.now() > deadline) throw new Error(`ward-helper did not listen: ${this.helperLog}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const h = this.helper;
+    if (h && h.exitCode === null) {
+      const done = new Promise((r) => h.on('close', r));
+      h.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
+      if (h.exitCode === null) h.kill('SIGKILL');
+    }
+    this.helper = null;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  get helperPid(): number | undefined {
+    return this.helper?.pid;
+  }
+
+  storeDir(user: TestUser): string {
+    return path.join(this.dir, 'users', USERS[user], 'store');
+  }
+
+  /** Runs `ward ARGS` as the test user, with our socket and the user's store. */
+  ward(user: TestUser, args: string[], opts: { input?: Buffer | string; onSpawn?: (c: ChildProcess) => void; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<WardResult> {
+    const name = USERS[user];
+    const child = spawn('setpriv', ['--reuid', name, '--regid', name, '--init-groups', '--', process.execPath, WARD, '--dir', this.storeDir(user), '--helper-socket', this.socket, ...args], {
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: path.join(this.dir, 'users', name), ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    opts.onSpawn?.(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
+    child.stdin!.on('error', () => undefined);
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    return new Promise((resolve) => {
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      });
+    });
+  }
+
+  /** A world-readable fixture path. */
+  fixture(name: string): string {
+    return path.join(this.fixtures, name);
+  }
+
+  podDirs(): string[] {
+    try {
+      return fs.readdirSync(path.join(this.state, 'pods'));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Builds the probe (test/fixtures/probe.c) once per process, statically. */
+let probePath: string | null = null;
+export function buildProbe(): string {
+  if (probePath) return probePath;
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ward-probe-')), 'probe');
+  const r = spawnSync('cc', ['-static', '-O2', '-Wall', '-Werror', '-o', out, path.join(REPO, 'test', 'fixtures', 'probe.c')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the probe failed: ${r.stderr}`);
+  fs.chmodSync(path.dirname(out), 0o755);
+  probePath = out;
+  return out;
+}
