@@ -448,6 +448,8 @@ static __attribute__((noreturn)) void supervise(pid_t app) {
 int main(void) {
   /* Not dumpable: no ptrace, no /proc/<pid>/{exe,mem,fd} for anything in the pod. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
+  /* Run from a memfd, comm would be the fd number: name ourselves for ps and /proc/1/comm. */
+  if (prctl(PR_SET_NAME, "ward-stage1", 0, 0, 0) < 0) die("PR_SET_NAME");
   struct stat st;
   if (fstat(SYNC_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "ward-stage1: started without the helper's socket on fd 3; it is run only by ward-helper\n");

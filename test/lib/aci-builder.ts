@@ -19,6 +19,10 @@ export interface AciOptions {
   gzip?: boolean;
   /** Raw manifest override (for hostile-manifest tests). */
   manifest?: unknown;
+  /** Top-level rootfs dirs to leave out (so a hostile entry can take their place). */
+  omitDirs?: string[];
+  /** Extra raw entries, added after the rest (names relative to the ACI, e.g. rootfs/proc). */
+  entries?: { name: string; type: 'symlink' | 'directory' | 'file'; linkname?: string; mode?: number; body?: string }[];
 }
 
 export function manifestFor(o: AciOptions): object {
@@ -50,7 +54,7 @@ export async function buildBusyboxAci(out: string, o: AciOptions = {}): Promise<
   const dir = (name: string, mode = 0o755) => add({ name, type: 'directory', mode, uid: 0, gid: 0 });
   await add({ name: 'manifest', type: 'file', mode: 0o644 }, Buffer.from(JSON.stringify(o.manifest ?? manifestFor(o))));
   await dir('rootfs');
-  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root', 'usr', 'usr/bin']) await dir(`rootfs/${d}`, d === 'tmp' ? 0o1777 : 0o755);
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root', 'usr', 'usr/bin'].filter((x) => !o.omitDirs?.includes(x))) await dir(`rootfs/${d}`, d === 'tmp' ? 0o1777 : 0o755);
   await add({ name: 'rootfs/bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0 }, fs.readFileSync('/bin/busybox'));
   for (const a of APPLETS) await add({ name: `rootfs/bin/${a}`, type: 'symlink', linkname: 'busybox', uid: 0, gid: 0 });
   await add({ name: 'rootfs/etc/passwd', type: 'file', mode: 0o644 }, Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n'));
@@ -58,6 +62,9 @@ export async function buildBusyboxAci(out: string, o: AciOptions = {}): Promise<
   for (const [inside, host] of Object.entries(o.files ?? {})) {
     const st = fs.statSync(host);
     await add({ name: `rootfs/${inside.replace(/^\//, '')}`, type: 'file', mode: st.mode & 0o7777, uid: 0, gid: 0 }, fs.readFileSync(host));
+  }
+  for (const e of o.entries ?? []) {
+    await add({ name: e.name, type: e.type, linkname: e.linkname, mode: e.mode ?? 0o755, uid: 0, gid: 0 }, e.body === undefined ? undefined : Buffer.from(e.body));
   }
   pack.finalize();
   await drained;
