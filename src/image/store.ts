@@ -54,6 +54,41 @@ export class Store {
     fs.renameSync(tmp, file);
   }
 
+  /** The key under which a file's id is remembered: its identity and every change time. */
+  statKey(file: string): string | null {
+    try {
+      const st = fs.statSync(file, { bigint: true });
+      if (!st.isFile()) return null;
+      return crypto.createHash('sha256').update(`${path.resolve(file)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest('hex');
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The sha512 id of a file hashed before, if it has not changed since (ctime cannot be set back
+   * by its owner). Saves re-hashing an image on every run; the helper seals what it gets anyway.
+   */
+  idForKey(key: string | null): string | null {
+    if (!key) return null;
+    try {
+      const id = fs.readFileSync(path.join(this.root, 'ids', key), 'utf8');
+      return /^sha512-[0-9a-f]{128}$/.test(id) ? id : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** key must be taken before the file was read, so a change while reading is never remembered. */
+  rememberId(key: string | null, id: string): void {
+    if (!key) return;
+    const dir = path.join(this.root, 'ids');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = path.join(dir, `${key}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+    fs.writeFileSync(tmp, id, { mode: 0o600 });
+    fs.renameSync(tmp, path.join(dir, key));
+  }
+
   /** A fresh staging dir for one extraction (removed by the caller). */
   stagingDir(): string {
     return fs.mkdtempSync(path.join(this.tmp, 'x-'));

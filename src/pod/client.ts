@@ -1,6 +1,7 @@
 // The frontend's side of the helper protocol. Every answer is parsed with the protocol schema.
 import { addon } from '../native/addon';
-import { MAX_RESPONSE_BYTES, type ImageRef, type Request } from '../schema/protocol';
+import type { ImageRef, Request } from '../schema/protocol';
+import { MAX_RESPONSE_BYTES } from '../schema/protocol-limits';
 import { WardError } from '../image/errors';
 
 export const DEFAULT_SOCKET = '/run/ward/helper.sock';

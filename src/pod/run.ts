@@ -2,7 +2,6 @@
 // stdio, forwarding signals, and return the app's exit status.
 import fs from 'node:fs';
 import path from 'node:path';
-import { extractAci } from '../image/extract';
 import { WardError } from '../image/errors';
 import { fileId, Store, type ImageRecord } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
@@ -21,9 +20,12 @@ export interface RunOptions {
 
 /** Extracts and seals an ACI, or finds it already sealed. */
 export async function importAci(store: Store, socketPath: string, aciPath: string, signer: ImageRef['signer'], force = false): Promise<ImageRecord> {
-  const id = fileId(aciPath);
+  const key = store.statKey(aciPath);
+  const id = store.idForKey(key) ?? fileId(aciPath);
   const known = store.get(id);
   if (known && !force) return known;
+  // Loaded only when an image is new: it pulls in the tar parser and the manifest schema.
+  const { extractAci } = await import('../image/extract');
   const staging = store.stagingDir();
   const ex = await extractAci(aciPath, staging).catch((e: unknown) => {
     fs.rmSync(staging, { recursive: true, force: true });
@@ -34,6 +36,7 @@ export async function importAci(store: Store, socketPath: string, aciPath: strin
     const tree = await sealTree(socketPath, { name, id: ex.id, signer }, ex.rootfsFd);
     const rec: ImageRecord = { id: ex.id, name, manifest: ex.manifest, tree, source: path.resolve(aciPath), importedAt: new Date().toISOString() };
     store.put(rec);
+    store.rememberId(key, ex.id);
     return rec;
   } finally {
     fs.closeSync(ex.rootfsFd);

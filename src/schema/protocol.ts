@@ -3,10 +3,8 @@
 // Requests are a closed union of verbs, each strict: unknown fields are rejected.
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
-export const MAX_REQUEST_BYTES = 64 * 1024;
-export const MAX_RESPONSE_BYTES = 1024 * 1024;
-export const MAX_REQUEST_FDS = 3;
+import { PROTOCOL_VERSION } from './protocol-limits';
+export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
 /** A digest the helper computed for a sealed tree. */
 export const TreeDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
