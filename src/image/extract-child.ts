@@ -94,6 +94,8 @@ async function extract(): Promise<{ id: string; manifest: Buffer }> {
   const dirModes: [string, number, Date][] = [];
 
   parser.on('entry', (h, stream, next) => {
+    // Once the parser is torn down by a refusal, the entry stream errors too: that is expected.
+    stream.on('error', () => undefined);
     const fail = (e: unknown) => {
       stream.resume();
       next(e as Error);
@@ -230,13 +232,28 @@ async function waitForRemove(): Promise<void> {
   fs.rmSync(ROOT, { recursive: true, force: true });
 }
 
+let reported = false;
+function report(msg: object): void {
+  if (reported) return;
+  reported = true;
+  process.stdout.write(JSON.stringify(msg) + '\n');
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--remove') {
+    // Recovery: an extractor that died left a tree only this namespace can remove.
+    fs.rmSync(ROOT, { recursive: true, force: true });
+    return;
+  }
+  // Whatever goes wrong, the parent gets one answer and the tree is removed on request.
+  process.on('uncaughtException', (e) => {
+    report({ error: e instanceof UnsafeEntryError ? e.message : `extraction failed: ${e.message}` });
+  });
   try {
     const res = await extract();
-    process.stdout.write(JSON.stringify({ id: res.id, manifest: res.manifest.toString('base64') }) + '\n');
+    report({ id: res.id, manifest: res.manifest.toString('base64') });
   } catch (e) {
-    const msg = e instanceof UnsafeEntryError ? e.message : `extraction failed: ${(e as Error).message}`;
-    process.stdout.write(JSON.stringify({ error: msg }) + '\n');
+    report({ error: e instanceof UnsafeEntryError ? e.message : `extraction failed: ${(e as Error).message}` });
   }
   await waitForRemove();
 }

@@ -1,7 +1,7 @@
 // Extracting an ACI without privilege: the extractor (extract-child.ts) runs as root of a user
 // namespace the caller makes with newuidmap/newgidmap, so per-file owners land in the caller's
 // subordinate range. It keeps running until the helper has sealed the tree, then removes it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,35 @@ function subRange(file: string, user: string, uid: number): number {
   throw new WardError('ENOSUBID', `you (${user}) have no subordinate range of 65536 ids in ${file}; ask an administrator: usermod --add-subuids N-M --add-subgids N-M ${user}`);
 }
 
+/** Runs extract-child.js as root of a new user namespace mapped onto the caller's subordinate range. */
+function spawnInNamespace(subuid: number, subgid: number, args: string[], stdio: StdioOptions): ChildProcess {
+  return spawn(
+    'unshare',
+    ['--user', `--map-users=${subuid},0,65536`, `--map-groups=${subgid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
+      process.execPath, path.join(__dirname, 'extract-child.js'), ...args],
+    { stdio },
+  );
+}
+
+/** Removes STAGING/rootfs, whose files belong to the caller's subordinate range. */
+export async function removeTree(stagingDir: string, subuid?: number, subgid?: number): Promise<void> {
+  if (!fs.existsSync(path.join(stagingDir, 'rootfs'))) return;
+  const user = os.userInfo();
+  const su = subuid ?? subRange('/etc/subuid', user.username, user.uid);
+  const sg = subgid ?? subRange('/etc/subgid', user.username, user.uid);
+  fs.chmodSync(stagingDir, 0o777);
+  const dirFd = fs.openSync(stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const child = spawnInNamespace(su, sg, ['--remove'], ['ignore', 'ignore', 'pipe', dirFd]);
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4096)));
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    if (code !== 0) throw new WardError('EINTERNAL', `cannot remove the extracted tree in ${stagingDir}: ${err.split('\n').find((l) => /Error/.test(l)) ?? `exit ${code}`}`);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
+
 export async function extractAci(aciPath: string, stagingDir: string): Promise<Extraction> {
   const user = os.userInfo();
   const subuid = subRange('/etc/subuid', user.username, user.uid);
@@ -41,12 +70,7 @@ export async function extractAci(aciPath: string, stagingDir: string): Promise<E
   // the store's tmp/, is 0700, so no one else can reach it by path).
   fs.chmodSync(stagingDir, 0o777);
   const dirFd = fs.openSync(stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  const child: ChildProcess = spawn(
-    'unshare',
-    ['--user', `--map-users=${subuid},0,65536`, `--map-groups=${subgid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
-      process.execPath, path.join(__dirname, 'extract-child.js')],
-    { stdio: [aciFd, 'pipe', 'pipe', dirFd, 'pipe'] },
-  );
+  const child = spawnInNamespace(subuid, subgid, [], [aciFd, 'pipe', 'pipe', dirFd, 'pipe']);
   fs.closeSync(aciFd);
   fs.closeSync(dirFd);
   let stderr = '';
@@ -63,9 +87,11 @@ export async function extractAci(aciPath: string, stagingDir: string): Promise<E
   });
   const ctl = child.stdio[4] as Writable;
   const dispose = async () => {
+    ctl.on('error', () => undefined);
     ctl.end('remove\n');
     const code = await closed;
-    if (code !== 0) throw new WardError('EIMAGE', `removing the extracted tree failed: ${stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit ${code}`}`);
+    // An extractor that died cannot have removed its tree: a fresh one in the same range does.
+    if (code !== 0) await removeTree(stagingDir, subuid, subgid);
   };
   let res: { id?: string; manifest?: string; error?: string };
   try {

@@ -25,9 +25,10 @@ export async function importAci(store: Store, socketPath: string, aciPath: strin
   const known = store.get(id);
   if (known && !force) return known;
   // Loaded only when an image is new: it pulls in the tar parser and the manifest schema.
-  const { extractAci } = await import('../image/extract');
+  const { extractAci, removeTree } = await import('../image/extract');
   const staging = store.stagingDir();
-  const ex = await extractAci(aciPath, staging).catch((e: unknown) => {
+  const ex = await extractAci(aciPath, staging).catch(async (e: unknown) => {
+    await removeTree(staging);
     fs.rmSync(staging, { recursive: true, force: true });
     throw e;
   });

@@ -22,7 +22,7 @@ export interface AciOptions {
   /** Top-level rootfs dirs to leave out (so a hostile entry can take their place). */
   omitDirs?: string[];
   /** Extra raw entries, added after the rest (names relative to the ACI, e.g. rootfs/proc). */
-  entries?: { name: string; type: 'symlink' | 'directory' | 'file'; linkname?: string; mode?: number; body?: string }[];
+  entries?: { name: string; type: 'symlink' | 'directory' | 'file' | 'link' | 'character-device' | 'fifo'; linkname?: string; mode?: number; body?: string; uid?: number; gid?: number; devmajor?: number; devminor?: number }[];
 }
 
 export function manifestFor(o: AciOptions): object {
@@ -64,7 +64,7 @@ export async function buildBusyboxAci(out: string, o: AciOptions = {}): Promise<
     await add({ name: `rootfs/${inside.replace(/^\//, '')}`, type: 'file', mode: st.mode & 0o7777, uid: 0, gid: 0 }, fs.readFileSync(host));
   }
   for (const e of o.entries ?? []) {
-    await add({ name: e.name, type: e.type, linkname: e.linkname, mode: e.mode ?? 0o755, uid: 0, gid: 0 }, e.body === undefined ? undefined : Buffer.from(e.body));
+    await add({ name: e.name, type: e.type, linkname: e.linkname, mode: e.mode ?? 0o755, uid: e.uid ?? 0, gid: e.gid ?? 0, devmajor: e.devmajor, devminor: e.devminor }, e.body === undefined ? undefined : Buffer.from(e.body));
   }
   pack.finalize();
   await drained;
