@@ -55,8 +55,15 @@ export class TestEnv {
     if (probe.status !== 0) throw new Error(`test user ${USERS.a} cannot read ${REPO}; clone ward somewhere other users can read (every parent dir o+x)`);
   }
 
-  async start(extraArgs: string[] = []): Promise<void> {
-    const child = spawn(process.execPath, [HELPER, '--socket', this.socket, '--state-dir', this.state, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * Starts the helper on the private socket; with activation, systemd-socket-activate makes the
+   * socket and passes it (LISTEN_FDS), as ward-helper.socket does.
+   */
+  async start(extraArgs: string[] = [], opts: { activation?: boolean } = {}): Promise<void> {
+    const helperArgs = [HELPER, '--socket', this.socket, '--state-dir', this.state, ...extraArgs];
+    const child = opts.activation
+      ? spawn('systemd-socket-activate', ['-l', this.socket, process.execPath, ...helperArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, helperArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.helper = child;
     child.stdout!.on('data', (c: Buffer) => (this.helperLog += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (this.helperLog += c.toString()));
@@ -65,6 +72,12 @@ export class TestEnv {
       if (child.exitCode !== null) throw new Error(`ward-helper exited: ${this.helperLog}`);
       if (Date.now() > deadline) throw new Error(`ward-helper did not listen: ${this.helperLog}`);
       await new Promise((r) => setTimeout(r, 20));
+    }
+    if (opts.activation) {
+      // What SocketGroup=ward and SocketMode=0660 do in ward-helper.socket.
+      const ward = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('ward:'))!.split(':')[2];
+      fs.chownSync(this.socket, 0, Number(ward));
+      fs.chmodSync(this.socket, 0o660);
     }
   }
 
