@@ -391,10 +391,10 @@ static void drop_privileges(void) {
 
 /* A: the app. Nothing after seccomp but execve. */
 static __attribute__((noreturn)) void exec_app(void) {
-  sigset_t all;
-  sigemptyset(&all);
-  sigprocmask(SIG_SETMASK, &all, NULL);
-  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  sigset_t none;
+  if (sigemptyset(&none) < 0 || sigprocmask(SIG_SETMASK, &none, NULL) < 0) die("clearing the signal mask");
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP && signal(s, SIG_DFL) == SIG_ERR && errno != EINVAL) die("resetting signal %d", s);
   if (setsid() < 0) die("setsid");
   if (chdir(spec.cwd) < 0) die("entering working directory %s", spec.cwd);
   char cwd[4096];

@@ -199,4 +199,21 @@ describe('ward run through a real helper, as an unprivileged user', () => {
       assert.deepEqual(env.podDirs(), []);
     }
   });
+
+  test('a killed frontend (kill -9) takes its foreground pod down with it', async () => {
+    let pid = 0;
+    const r = await sh('echo ready; sleep 30', {
+      onSpawn: (c) => {
+        pid = c.pid!;
+        c.stdout!.once('data', () => c.kill('SIGKILL'));
+      },
+    });
+    assert.equal(r.signal, 'SIGKILL');
+    assert.ok(pid > 0);
+    const deadline = Date.now() + 5000;
+    while (env.podDirs().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    assert.deepEqual(env.podDirs(), []);
+    const children = fs.readFileSync(`/proc/${env.helperPid}/task/${env.helperPid}/children`, 'utf8').trim();
+    assert.equal(children, '');
+  });
 });
