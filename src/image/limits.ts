@@ -5,6 +5,8 @@ export interface ExtractLimits {
   maxPathLength: number;
   maxDepth: number;
   maxManifestBytes: number;
+  /** Largest expansion of a compressed layer (REFERENCE §10: a ratio over 1000 is a bomb). */
+  maxRatio: number;
 }
 
 export const DEFAULT_LIMITS: ExtractLimits = {
@@ -13,4 +15,5 @@ export const DEFAULT_LIMITS: ExtractLimits = {
   maxPathLength: 4096,
   maxDepth: 256,
   maxManifestBytes: 4 * 1024 * 1024,
+  maxRatio: 1000,
 };

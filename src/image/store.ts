@@ -1,19 +1,51 @@
-// The user's store (--dir, default ~/.local/share/ward): images by digest, each with the sealed
-// tree the helper made of it. Writes are temp file + rename, so a kill -9 leaves either the old
-// or the new record, never half of one.
+// The user's store (--dir, default ~/.local/share/ward):
+//   blobs/<alg>/<hex>   verified content (ACIs by sha512 as appc ids are, OCI blobs by sha256)
+//   images/<id>.json    one record per image: name, appc manifest, layers, where it came from
+//   trees/<key>/        rendered trees (rootfs/ owned by the subordinate range, meta.json),
+//                       keyed by the digest of the ordered layer list
+//   tmp/                staging; ids/ remembered file digests
+// Every write is a temp file or dir renamed into place, so a kill -9 at any point leaves a store
+// the next command can use; leftovers in tmp/ are garbage for `ward image gc`.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ImageManifest } from '../schema/aci';
+import { BlobStore } from './blobs';
 import { WardError } from './errors';
 
+export interface LayerRecord {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
 export interface ImageRecord {
+  /** sha512-<hex> of the ACI, or the sha256:<hex> of an OCI/Docker manifest. */
   id: string;
   name: string;
-  manifest: unknown;
-  tree: string;
+  kind: 'aci' | 'oci';
+  transport: 'file' | 'http' | 'docker' | 'oci' | 'oci-archive' | 'docker-archive';
   source: string;
+  manifest: ImageManifest;
+  layers: LayerRecord[];
+  configDigest?: string;
+  /** "unverified" or the accepted signer's fingerprint. */
+  signer: string;
   importedAt: string;
+  lastUsed: string;
+  /** HTTP caching of the source (ETag, max-age) for --pull-policy=update. */
+  remote?: { url: string; etag?: string; maxAge?: number; fetchedAt: string };
+  /** The helper's digest of the sealed tree, once sealed. */
+  sealed?: string;
+}
+
+export interface TreeMeta {
+  key: string;
+  layers: string[];
+  renderedAt: string;
+  entries: number;
+  bytes: number;
 }
 
 export function defaultStoreDir(): string {
@@ -21,21 +53,32 @@ export function defaultStoreDir(): string {
   return path.join(base, 'ward');
 }
 
+const ID_RE = /^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/;
+
+export function treeKey(layers: readonly { digest: string }[]): string {
+  return crypto.createHash('sha256').update('ward-render-v1\n').update(layers.map((l) => l.digest).join('\n')).digest('hex');
+}
+
 export class Store {
   readonly images: string;
+  readonly trees: string;
   readonly tmp: string;
+  readonly blobs: BlobStore;
 
   constructor(readonly root: string) {
     this.images = path.join(root, 'images');
+    this.trees = path.join(root, 'trees');
     this.tmp = path.join(root, 'tmp');
+    this.blobs = new BlobStore(path.join(root, 'blobs'), this.tmp);
   }
 
   init(): void {
-    for (const d of [this.root, this.images, this.tmp]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    for (const d of [this.root, this.images, this.trees, this.tmp]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    this.blobs.init();
   }
 
   private recordPath(id: string): string {
-    if (!/^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/.test(id)) throw new Error(`bad image id ${id}`);
+    if (!ID_RE.test(id)) throw new WardError('EUSAGE', `'${id}' is not an image id (sha512-… or sha256:…)`);
     return path.join(this.images, `${id.replace(':', '-')}.json`);
   }
 
@@ -48,10 +91,57 @@ export class Store {
   }
 
   put(rec: ImageRecord): void {
-    const file = this.recordPath(rec.id);
-    const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(rec, null, 1), { mode: 0o600 });
-    fs.renameSync(tmp, file);
+    writeAtomic(this.recordPath(rec.id), JSON.stringify(rec, null, 1));
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.recordPath(id), { force: true });
+  }
+
+  all(): ImageRecord[] {
+    const out: ImageRecord[] = [];
+    for (const f of fs.readdirSync(this.images)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        out.push(JSON.parse(fs.readFileSync(path.join(this.images, f), 'utf8')) as ImageRecord);
+      } catch {
+        /* a record being replaced; the next listing sees it */
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Finds an image by id, by an unambiguous id prefix (as rkt: sha512-0123abcd), or by name
+   * (the newest import wins).
+   */
+  find(ref: string): ImageRecord | null {
+    if (ID_RE.test(ref)) return this.get(ref);
+    const all = this.all();
+    if (/^(sha512-|sha256:)[0-9a-f]{8,}$/.test(ref)) {
+      const hits = all.filter((r) => r.id.startsWith(ref));
+      if (hits.length > 1) throw new WardError('EUSAGE', `image id prefix ${ref} is ambiguous; give more digits`);
+      return hits[0] ?? null;
+    }
+    const byName = all.filter((r) => r.name === ref || r.source === ref).sort((a, b) => b.importedAt.localeCompare(a.importedAt));
+    return byName[0] ?? null;
+  }
+
+  treeDir(key: string): string {
+    return path.join(this.trees, key);
+  }
+
+  treeMeta(key: string): TreeMeta | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.treeDir(key), 'meta.json'), 'utf8')) as TreeMeta;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A fresh staging dir for one extraction (removed or renamed by the caller). */
+  stagingDir(): string {
+    return fs.mkdtempSync(path.join(this.tmp, 'x-'));
   }
 
   /** The key under which a file's id is remembered: its identity and every change time. */
@@ -66,14 +156,14 @@ export class Store {
   }
 
   /**
-   * The sha512 id of a file hashed before, if it has not changed since (ctime cannot be set back
-   * by its owner). Saves re-hashing an image on every run; the helper seals what it gets anyway.
+   * The id of a file hashed before, if it has not changed since (its owner cannot set ctime
+   * back). Saves re-hashing an image on every run; the helper seals what it gets anyway.
    */
   idForKey(key: string | null): string | null {
     if (!key) return null;
     try {
       const id = fs.readFileSync(path.join(this.root, 'ids', key), 'utf8');
-      return /^sha512-[0-9a-f]{128}$/.test(id) ? id : null;
+      return ID_RE.test(id) ? id : null;
     } catch {
       return null;
     }
@@ -84,35 +174,12 @@ export class Store {
     if (!key) return;
     const dir = path.join(this.root, 'ids');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = path.join(dir, `${key}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-    fs.writeFileSync(tmp, id, { mode: 0o600 });
-    fs.renameSync(tmp, path.join(dir, key));
-  }
-
-  /** A fresh staging dir for one extraction (removed by the caller). */
-  stagingDir(): string {
-    return fs.mkdtempSync(path.join(this.tmp, 'x-'));
+    writeAtomic(path.join(dir, key), id);
   }
 }
 
-/** sha512 of a file, as appc image ids are. */
-export function fileId(file: string): string {
-  const h = crypto.createHash('sha512');
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw new WardError('EIMAGE', `cannot open image ${file}: ${(e as NodeJS.ErrnoException).code}; check the path and its permissions`);
-  }
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return `sha512-${h.digest('hex')}`;
+export function writeAtomic(file: string, data: string | Buffer): void {
+  const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, data, { mode: 0o600 });
+  fs.renameSync(tmp, file);
 }

@@ -1,13 +1,13 @@
 // ward run: get the image into the store and sealed, then ask the helper to run it with our
 // stdio, forwarding signals, and return the app's exit status.
 import fs from 'node:fs';
-import path from 'node:path';
 import { WardError } from '../image/errors';
-import { fileId, Store, type ImageRecord } from '../image/store';
+import { Store, type ImageRecord } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
 import type { ImageRef, InsecureOption } from '../schema/protocol';
 import { appFromManifest } from './app';
-import { HelperClient, sealTree } from './client';
+import { HelperClient } from './client';
+import { sealImage } from './seal';
 
 export interface RunOptions {
   image: string;
@@ -18,32 +18,16 @@ export interface RunOptions {
   hostname?: string;
 }
 
-/** Extracts and seals an ACI, or finds it already sealed. */
-export async function importAci(store: Store, socketPath: string, aciPath: string, signer: ImageRef['signer'], force = false): Promise<ImageRecord> {
-  const key = store.statKey(aciPath);
-  const id = store.idForKey(key) ?? fileId(aciPath);
-  const known = store.get(id);
-  if (known && !force) return known;
-  // Loaded only when an image is new: it pulls in the tar parser and the manifest schema.
-  const { extractAci, removeTree } = await import('../image/extract');
-  const staging = store.stagingDir();
-  const ex = await extractAci(aciPath, staging).catch(async (e: unknown) => {
-    await removeTree(staging);
-    fs.rmSync(staging, { recursive: true, force: true });
-    throw e;
-  });
-  try {
-    const name = ex.manifest.name;
-    const tree = await sealTree(socketPath, { name, id: ex.id, signer }, ex.rootfsFd);
-    const rec: ImageRecord = { id: ex.id, name, manifest: ex.manifest, tree, source: path.resolve(aciPath), importedAt: new Date().toISOString() };
-    store.put(rec);
-    store.rememberId(key, ex.id);
-    return rec;
-  } finally {
-    fs.closeSync(ex.rootfsFd);
-    await ex.dispose();
-    fs.rmSync(staging, { recursive: true, force: true });
+/** The image to run: an ACI file imported into the store, or an image already there. */
+async function imageFor(store: Store, ref: string, signer: ImageRef['signer']): Promise<ImageRecord> {
+  if (ref.includes('/') || ref.endsWith('.aci') || fs.existsSync(ref)) {
+    // Loaded only when needed: the import path pulls in the manifest schema.
+    const { importAciFile } = await import('../image/import-aci');
+    return importAciFile(store, ref.replace(/^file:\/\//, ''), signer);
   }
+  const rec = store.find(ref);
+  if (!rec) throw new WardError('EIMAGE', `no image '${ref}' in the store; give a path to an ACI file or fetch it first`);
+  return rec;
 }
 
 function checkSignature(opts: RunOptions): ImageRef['signer'] {
@@ -55,18 +39,19 @@ export async function runPod(opts: RunOptions): Promise<number> {
   const signer = checkSignature(opts);
   const store = new Store(opts.storeDir);
   store.init();
-  let rec = await importAci(store, opts.socketPath, opts.image, signer);
+  let rec = await imageFor(store, opts.image, signer);
+  if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      client.send({ verb: 'run', tree: rec.tree, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions }, [0, 1, 2]);
+      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions }, [0, 1, 2]);
       const first = await client.receive();
       if (!first.ok) {
         // The helper's store was reset since we sealed: seal again, once.
         if (first.code === 'ENOTREE' && attempt === 0) {
-          rec = await importAci(store, opts.socketPath, opts.image, signer, true);
+          rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
           continue;
         }
         throw new WardError(first.code, first.message);

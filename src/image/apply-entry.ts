@@ -1,0 +1,216 @@
+// Applying one tar entry of a hostile layer to the tree, inside the extractor's user namespace.
+// No path is ever followed through a symlink: every parent is checked to be a real directory,
+// names with ".." or absolute names are refused, whiteouts remove only inside the tree.
+import fs from 'node:fs';
+import { Writable, type Readable } from 'node:stream';
+import type tar from 'tar-stream';
+import type { ExtractLimits } from './limits';
+import { entryComponents, rootfsComponents, UnsafeEntryError } from './tar-paths';
+
+export { UnsafeEntryError };
+
+export interface EntryContext {
+  /** The tree's root, e.g. /proc/self/fd/3/rootfs. */
+  root: string;
+  limits: ExtractLimits;
+  entries: number;
+  bytes: number;
+  manifest: Buffer | null;
+  /** Directory modes applied after all layers, deepest first. */
+  dirModes: [string, number, Date][];
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/** What one layer has made so far: an opaque whiteout hides lower layers, not the layer itself. */
+export class LayerState {
+  readonly created = new Set<string>();
+
+  finish(): void {
+    this.created.clear();
+  }
+}
+
+function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/** Ensures every parent of parts is a real directory (never a symlink), creating missing ones. */
+function safeParent(ctx: EntryContext, state: LayerState, parts: string[], entry: string): string {
+  let p = ctx.root;
+  let rel = '';
+  for (const c of parts.slice(0, -1)) {
+    p += '/' + c;
+    rel += '/' + c;
+    const st = lstatOrNull(p);
+    if (st === null) {
+      fs.mkdirSync(p, { mode: 0o755 });
+      state.created.add(rel);
+    } else if (st.isSymbolicLink()) throw new UnsafeEntryError(`entry '${entry}' goes through the symlink '${rel}'`);
+    else if (!st.isDirectory()) throw new UnsafeEntryError(`entry '${entry}' goes through '${rel}', which is not a directory`);
+  }
+  return p;
+}
+
+function clearTarget(p: string, keepDir: boolean): void {
+  const st = lstatOrNull(p);
+  if (st === null) return;
+  if (st.isDirectory() && keepDir) return;
+  fs.rmSync(p, { recursive: true, force: true });
+}
+
+function checkIds(h: tar.Header, entry: string): { uid: number; gid: number } {
+  const uid = h.uid ?? 0;
+  const gid = h.gid ?? 0;
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0 || uid > 65535 || gid > 65535) {
+    throw new UnsafeEntryError(`entry '${entry}' is owned by ${uid}:${gid}, outside the ids a pod maps (0-65535)`);
+  }
+  return { uid, gid };
+}
+
+function drain(stream: Readable): Promise<void> {
+  return new Promise((res, rej) => {
+    stream.on('end', res);
+    stream.on('error', rej);
+    stream.resume();
+  });
+}
+
+function componentsOf(name: string, kind: 'aci' | 'oci'): string[] | null {
+  return kind === 'aci' ? rootfsComponents(name) : entryComponents(name);
+}
+
+async function readManifest(h: tar.Header, stream: Readable, ctx: EntryContext): Promise<void> {
+  if ((h.size ?? 0) > ctx.limits.maxManifestBytes) throw new UnsafeEntryError(`manifest larger than ${ctx.limits.maxManifestBytes} bytes (limits.maxManifestBytes)`);
+  const parts: Buffer[] = [];
+  stream.on('data', (c) => parts.push(c as Buffer));
+  await drain(stream);
+  ctx.manifest = Buffer.concat(parts);
+}
+
+function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: string): void {
+  const dir = safeParent(ctx, state, parts, entry);
+  const base = parts[parts.length - 1]!;
+  const relDir = '/' + parts.slice(0, -1).join('/');
+  if (base === OPAQUE) {
+    // Hide what lower layers put in this directory; keep what this layer already added.
+    for (const name of fs.readdirSync(dir)) {
+      const rel = (relDir === '/' ? '' : relDir) + '/' + name;
+      if (!state.created.has(rel)) fs.rmSync(`${dir}/${name}`, { recursive: true, force: true });
+    }
+    return;
+  }
+  if (base.startsWith(WHITEOUT + WHITEOUT)) return; // other aufs metadata (.wh..wh.plnk): nothing to apply
+  const victim = base.slice(WHITEOUT.length);
+  if (victim === '' || victim === '.' || victim === '..') throw new UnsafeEntryError(`whiteout '${entry}' names no file inside the tree`);
+  fs.rmSync(`${dir}/${victim}`, { recursive: true, force: true });
+}
+
+async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, uid: number, gid: number): Promise<void> {
+  const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    let written = 0;
+    await new Promise<void>((resolve, reject) => {
+      const out = new Writable({
+        write(chunk: Buffer, _e, cb) {
+          try {
+            fs.writeSync(fd, chunk);
+            written += chunk.length;
+            cb();
+          } catch (e) {
+            cb(e as Error);
+          }
+        },
+      });
+      out.on('error', reject);
+      out.on('finish', resolve);
+      stream.on('error', reject);
+      stream.pipe(out);
+    });
+    if (written !== (h.size ?? 0)) throw new UnsafeEntryError(`entry '${h.name}' is shorter than its header says`);
+    fs.fchownSync(fd, uid, gid);
+    fs.fchmodSync(fd, mode);
+    const mtime = h.mtime ?? new Date(0);
+    fs.futimesSync(fd, mtime, mtime);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 'oci', state: LayerState, ctx: EntryContext): Promise<void> {
+  const { limits } = ctx;
+  ctx.entries++;
+  if (ctx.entries > limits.maxEntries) throw new UnsafeEntryError(`more than ${limits.maxEntries} entries (limits.maxEntries)`);
+  if (h.name.length > limits.maxPathLength) throw new UnsafeEntryError(`entry name longer than ${limits.maxPathLength} bytes (limits.maxPathLength)`);
+  if ((h.type as string) === 'pax-global-header') return drain(stream); // its defaults never apply: each entry is judged by its own header
+  if (kind === 'aci') {
+    const all = entryComponents(h.name);
+    if (all.length === 1 && all[0] === 'manifest' && h.type === 'file') return readManifest(h, stream, ctx);
+  }
+  const parts = componentsOf(h.name, kind);
+  if (parts === null) throw new UnsafeEntryError(`entry '${h.name}' is outside rootfs/ (an ACI holds only manifest and rootfs/)`);
+  if (parts.length > limits.maxDepth) throw new UnsafeEntryError(`entry '${h.name}' is nested deeper than ${limits.maxDepth} (limits.maxDepth)`);
+  const { uid, gid } = checkIds(h, h.name);
+  const mode = (h.mode ?? 0o644) & 0o7777;
+  const mtime = h.mtime ?? new Date(0);
+  if (parts.length === 0) {
+    if (h.type !== 'directory') throw new UnsafeEntryError(`entry '${h.name}' is the root and must be a directory`);
+    fs.lchownSync(ctx.root, uid, gid);
+    ctx.dirModes.push([ctx.root, mode, mtime]);
+    return drain(stream);
+  }
+  const base = parts[parts.length - 1]!;
+  if (kind === 'oci' && base.startsWith(WHITEOUT)) {
+    whiteout(ctx, state, parts, h.name);
+    return drain(stream);
+  }
+  const dir = safeParent(ctx, state, parts, h.name);
+  const target = `${dir}/${base}`;
+  state.created.add('/' + parts.join('/'));
+  switch (h.type) {
+    case 'directory':
+      clearTarget(target, true);
+      if (lstatOrNull(target) === null) fs.mkdirSync(target, { mode: 0o700 });
+      fs.lchownSync(target, uid, gid);
+      ctx.dirModes.push([target, mode, mtime]);
+      return drain(stream);
+    case 'file':
+    case 'contiguous-file':
+      ctx.bytes += h.size ?? 0;
+      if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (limits.maxBytes)`);
+      clearTarget(target, false);
+      return writeFile(target, h, stream, mode, uid, gid);
+    case 'symlink': {
+      const link = h.linkname ?? '';
+      if (link === '' || link.length > limits.maxPathLength || link.includes('\u0000')) throw new UnsafeEntryError(`symlink '${h.name}' has a bad target`);
+      clearTarget(target, false);
+      fs.symlinkSync(link, target);
+      fs.lchownSync(target, uid, gid);
+      return drain(stream);
+    }
+    case 'link': {
+      const lparts = componentsOf(h.linkname ?? '', kind);
+      if (lparts === null || lparts.length === 0) throw new UnsafeEntryError(`hardlink '${h.name}' points outside the tree`);
+      const src = `${safeParent(ctx, state, lparts, h.name)}/${lparts[lparts.length - 1]}`;
+      const st = lstatOrNull(src);
+      if (st === null || !st.isFile()) throw new UnsafeEntryError(`hardlink '${h.name}' must point to a regular file extracted before it`);
+      if (src === target) return drain(stream);
+      clearTarget(target, false);
+      fs.linkSync(src, target);
+      return drain(stream);
+    }
+    case 'fifo':
+      throw new UnsafeEntryError(`entry '${h.name}' is a fifo; ward does not extract fifos from images yet`);
+    case 'character-device':
+    case 'block-device':
+      throw new UnsafeEntryError(`entry '${h.name}' is a device node; images may not carry device nodes`);
+    default:
+      throw new UnsafeEntryError(`entry '${h.name}' has an unsupported type '${h.type}'`);
+  }
+}

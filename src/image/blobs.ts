@@ -1,0 +1,133 @@
+// Content-addressed blobs in the user's store: blobs/<alg>/<hex>. A blob is written to a temp
+// file while its digest is computed and renamed into place only when digest and size match, so
+// a kill -9 at any point leaves either no blob or a whole, verified one. Two writers of the same
+// blob race harmlessly: the rename is atomic and the contents are identical.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { WardError } from './errors';
+
+/** Normalises appc ids (sha512-hex) and OCI digests (sha256:hex) to [alg, hex]. */
+export function splitDigest(digest: string): ['sha256' | 'sha512', string] {
+  const m = /^(sha256|sha512)[:-]([0-9a-f]+)$/.exec(digest);
+  if (!m || m[2]!.length !== (m[1] === 'sha256' ? 64 : 128)) throw new WardError('EIMAGE', `'${digest}' is not a sha256 or sha512 digest`);
+  return [m[1] as 'sha256' | 'sha512', m[2]!];
+}
+
+export class BlobStore {
+  constructor(readonly root: string, private readonly tmp: string) {}
+
+  init(): void {
+    for (const alg of ['sha256', 'sha512']) fs.mkdirSync(path.join(this.root, alg), { recursive: true, mode: 0o700 });
+  }
+
+  path(digest: string): string {
+    const [alg, hex] = splitDigest(digest);
+    return path.join(this.root, alg, hex);
+  }
+
+  has(digest: string, size?: number): boolean {
+    try {
+      const st = fs.statSync(this.path(digest));
+      return st.isFile() && (size === undefined || st.size === size);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Bytes of a small blob (manifests, configs), size-bounded. */
+  read(digest: string, max: number): Buffer {
+    const p = this.path(digest);
+    const st = fs.statSync(p);
+    if (st.size > max) throw new WardError('EIMAGE', `blob ${digest} is ${st.size} bytes, more than ${max}`);
+    return fs.readFileSync(p);
+  }
+
+  /**
+   * Streams src into the store, checking digest (and size when known). Returns the digest
+   * computed; an expected digest that differs is an error and nothing is kept. `resumeFrom`
+   * continues a partial download kept from an earlier attempt.
+   */
+  async write(src: Readable | ((offset: number) => Promise<Readable>), expect: { digest?: string; alg?: 'sha256' | 'sha512'; size?: number | null; what: string }): Promise<string> {
+    const alg = expect.digest ? splitDigest(expect.digest)[0] : (expect.alg ?? 'sha256');
+    const partial = expect.digest ? path.join(this.tmp, `partial-${alg}-${splitDigest(expect.digest)[1]}`) : null;
+    const tmp = partial ?? path.join(this.tmp, `blob-${crypto.randomBytes(8).toString('hex')}`);
+    const hash = crypto.createHash(alg);
+    let offset = 0;
+    // A partial download of the same digest is resumed: its bytes are hashed again first.
+    if (partial && typeof src === 'function' && fs.existsSync(partial)) {
+      const fd = fs.openSync(partial, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(1 << 20);
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          hash.update(buf.subarray(0, n));
+          offset += n;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    const input = typeof src === 'function' ? await src(offset) : src;
+    const fd = fs.openSync(tmp, offset > 0 ? 'a' : 'w', 0o600);
+    let size = offset;
+    try {
+      await pipeline(
+        input,
+        new Writable({
+          write(chunk: Buffer, _e, cb) {
+            size += chunk.length;
+            if (expect.size != null && size > expect.size) return cb(new WardError('EIMAGE', `${expect.what} is longer than the ${expect.size} bytes its descriptor says`));
+            hash.update(chunk);
+            try {
+              fs.writeSync(fd, chunk);
+              cb();
+            } catch (e) {
+              cb(e as Error);
+            }
+          },
+        }),
+      );
+      fs.fsyncSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      // A partial download that failed on the network is kept for resuming; a bad one is not.
+      if (!partial || e instanceof WardError) fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fs.closeSync(fd);
+    const got = alg === 'sha512' ? `sha512-${hash.digest('hex')}` : `sha256:${hash.digest('hex')}`;
+    if (expect.size != null && size !== expect.size) {
+      fs.rmSync(tmp, { force: true });
+      throw new WardError('EIMAGE', `${expect.what} has ${size} bytes, its descriptor says ${expect.size}; the source is corrupt or hostile`);
+    }
+    if (expect.digest && splitDigest(expect.digest)[1] !== splitDigest(got)[1]) {
+      fs.rmSync(tmp, { force: true });
+      throw new WardError('EIMAGE', `${expect.what} has digest ${got}, not ${expect.digest}; the source is corrupt or hostile`);
+    }
+    fs.renameSync(tmp, this.path(got));
+    return got;
+  }
+
+  remove(digest: string): void {
+    fs.rmSync(this.path(digest), { force: true });
+  }
+
+  /** Every blob digest in the store. */
+  list(): string[] {
+    const out: string[] = [];
+    for (const alg of ['sha256', 'sha512'] as const) {
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(path.join(this.root, alg));
+      } catch {
+        continue;
+      }
+      for (const hex of names) out.push(alg === 'sha256' ? `sha256:${hex}` : `sha512-${hex}`);
+    }
+    return out;
+  }
+}
