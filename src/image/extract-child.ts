@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Duplex, Transform, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
@@ -67,26 +67,43 @@ function peek(fd: number): Buffer {
   return buf.subarray(0, n);
 }
 
+const FILTERS: Record<'zstd' | 'xz' | 'bzip2', { cmd: string[]; pkg: string }> = {
+  zstd: { cmd: ['zstd', '-dc', '--no-progress'], pkg: 'zstd' },
+  xz: { cmd: ['xz', '-dc'], pkg: 'xz-utils' },
+  bzip2: { cmd: ['bzip2', '-dc'], pkg: 'bzip2' },
+};
+
 /**
- * A decompressor: zlib in process for gzip; the system's zstd, xz and bzip2 as filters (Node 20's
- * zlib has none of them). done settles when the filter has exited, with its error if it failed.
+ * Runs the compressed bytes through a decompressor into `out`: zlib in process for gzip; the
+ * system's zstd, xz and bzip2 as filter processes (Node 20's zlib has none of them). Two plain
+ * pipelines around the filter, so either side failing kills the filter and stops the other.
  */
-function decompressor(kind: Compression): { stream: Duplex; done: Promise<void> } | null {
-  if (kind === 'none') return null;
-  if (kind === 'gzip') return { stream: zlib.createGunzip({ chunkSize: 256 * 1024 }), done: Promise.resolve() };
-  const cmd = { zstd: ['zstd', '-dc', '--no-progress'], xz: ['xz', '-dc'], bzip2: ['bzip2', '-dc'] }[kind];
+async function decompressInto(kind: Compression, compressed: Readable[], out: Writable[]): Promise<void> {
+  if (kind === 'none') return pipeline([...compressed, ...out] as unknown as [Readable, Writable]);
+  if (kind === 'gzip') return pipeline([...compressed, zlib.createGunzip({ chunkSize: 256 * 1024 }), ...out] as unknown as [Readable, Writable]);
+  const { cmd, pkg } = FILTERS[kind];
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-1024)));
-  child.stdin.on('error', () => undefined);
-  const stream = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (e) => reject(new UnsafeEntryError(`cannot run ${cmd[0]}: ${e.message}; install it (apt-get install ${cmd[0] === 'xz' ? 'xz-utils' : cmd[0]})`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new UnsafeEntryError(`${kind} decompression failed: ${err.trim().split('\n').pop() || `exit ${code}`}`))));
-  });
-  done.catch(() => undefined);
-  stream.on('close', () => child.kill());
-  return { stream, done };
+  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  const spawnError = new Promise<never>((_, rej) => child.on('error', (e) => rej(new UnsafeEntryError(`cannot run ${cmd[0]}: ${e.message}; install it (apt-get install ${pkg})`))));
+  spawnError.catch(() => undefined);
+  try {
+    await Promise.race([
+      Promise.all([
+        pipeline([...compressed, child.stdin] as unknown as [Readable, Writable]),
+        pipeline([child.stdout, ...out] as unknown as [Readable, Writable]),
+      ]),
+      spawnError,
+    ]);
+  } catch (e) {
+    child.kill('SIGKILL');
+    const code = await exited;
+    if (code !== 0 && code !== null && err.trim()) throw new UnsafeEntryError(`${kind} decompression failed: ${err.trim().split('\n').pop()}`);
+    throw e;
+  }
+  const code = await exited;
+  if (code !== 0) throw new UnsafeEntryError(`${kind} decompression failed: ${err.trim().split('\n').pop() || `exit ${code}`}`);
 }
 
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
@@ -117,8 +134,6 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
     });
   });
   const input: Readable = fs.createReadStream('', { fd: layer.fd, start: 0, highWaterMark: 1 << 20, autoClose: true });
-  const dec = decompressor(kind);
-  const decompressed = dec ? [dec.stream] : [];
   let compressedIn = 0;
   const ratio = new Transform({
     transform(chunk: Buffer, _e, cb) {
@@ -136,13 +151,33 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       cb(null, chunk);
     },
   });
+  // The parser is a streamx stream, which node's pipeline cannot tear down reliably: feed it
+  // through a sink, and let either side's failure stop the other.
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      if (parser.write(chunk)) cb();
+      else parser.once('drain', () => cb());
+    },
+    final(cb) {
+      (parser as unknown as { end(): void }).end();
+      cb();
+    },
+  });
+  const parsed = new Promise<void>((res, rej) => {
+    parser.on('finish', () => res());
+    parser.on('error', (e: Error) => {
+      rej(e);
+      sink.destroy(e);
+    });
+  });
+  parsed.catch(() => undefined);
   try {
-    await pipeline(input, meter, ratio, ...(decompressed as [Transform]), bomb, parser);
+    await decompressInto(kind, [input, meter, ratio], [bomb, sink]);
+    await parsed;
   } catch (e) {
-    await dec?.done; // a failed decompressor explains a broken tar stream better than the parser
+    parser.destroy();
     throw e;
   }
-  await dec?.done;
   state.finish();
   if (layer.size !== null && read !== layer.size) throw new UnsafeEntryError(`layer ${layer.name} has ${read} bytes, its descriptor says ${layer.size}`);
   const hex = hash.digest('hex');
@@ -204,6 +239,7 @@ async function main(): Promise<void> {
     report(await render(job));
   } catch (e) {
     report(failure(e));
+    fs.rmSync(ROOT, { recursive: true, force: true }); // a refused tree is of no use to anyone
   }
   await waitForVerdict();
 }

@@ -111,8 +111,8 @@ export async function renderLayers(stagingDir: string, layers: RenderLayer[], li
   const end = async (verdict: 'keep' | 'remove') => {
     ctl.end(`${verdict}\n`);
     const code = await closed;
-    // An extractor that died cannot have removed its tree: a fresh one in the same range does.
-    if (code !== 0 && verdict === 'remove') await removeTree(stagingDir, ids);
+    // An extractor that died or hung cannot have removed its tree: a fresh one in the same range does.
+    if (verdict === 'remove' && (code !== 0 || fs.existsSync(path.join(stagingDir, 'rootfs')))) await removeTree(stagingDir, ids);
   };
   let res: RenderAnswer | { error: string };
   try {

@@ -1,0 +1,121 @@
+// Layered extraction as the unprivileged user, with ward's own extractor: whiteouts, opaque
+// directories, every compression, digest and size checks, bombs, ownership through the range.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { compress, tarOf, writeLayer, type Entry } from '../lib/layers';
+import { account, REPO, TestEnv, USERS } from '../lib/env';
+
+const CLI = path.join(REPO, 'dist', 'test', 'lib', 'render-cli.js');
+
+describe('layered extraction', () => {
+  const env = new TestEnv('layers');
+  let n = 0;
+  before(() => fs.chmodSync(env.fixtures, 0o755));
+  after(() => env.stop());
+
+  async function layer(entries: Entry[], how: Parameters<typeof compress>[1] = 'gzip') {
+    return writeLayer(env.fixture(`layer-${n++}.tar`), compress(await tarOf(entries), how));
+  }
+
+  function render(layers: { file: string; digest: string; size: number | null }[]): { dir?: string; error?: string } {
+    const spec = layers.map((l, i) => ({ ...l, kind: 'oci', name: `layer ${i + 1}` }));
+    const store = env.storeDir('a');
+    const r = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', process.execPath, CLI, store, JSON.stringify(spec)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { dir?: string; error?: string };
+  }
+
+  const rootfs = (dir: string) => path.join(dir, 'rootfs');
+
+  test('layers apply in order; whiteouts remove and opaque directories hide lower content', async () => {
+    const l1 = await layer([
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/a', body: 'a1' },
+      { name: 'etc/b', body: 'b1' },
+      { name: 'opq/', type: 'directory' },
+      { name: 'opq/old', body: 'old' },
+      { name: 'opq/sub/', type: 'directory' },
+      { name: 'opq/sub/deep', body: 'deep' },
+      { name: 'bin/', type: 'directory' },
+      { name: 'bin/tool', body: '#!/bin/sh\n', mode: 0o4755, uid: 0 },
+      { name: 'home/', type: 'directory' },
+      { name: 'home/user/', type: 'directory', uid: 1000, gid: 1000, mode: 0o700 },
+    ]);
+    const l2 = await layer([
+      { name: 'etc/a', body: 'a2' },
+      { name: 'etc/.wh.b' },
+      { name: 'opq/.wh..wh..opq' },
+      { name: 'opq/new', body: 'new' },
+    ], 'zstd');
+    const r = render([l1, l2]);
+    assert.equal(r.error, undefined);
+    const root = rootfs(r.dir!);
+    assert.equal(fs.readFileSync(path.join(root, 'etc/a'), 'utf8'), 'a2');
+    assert.equal(fs.existsSync(path.join(root, 'etc/b')), false);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'opq')).sort(), ['new']);
+    const acct = account(USERS.a);
+    const tool = fs.statSync(path.join(root, 'bin/tool'));
+    assert.equal(tool.uid, acct.subuid);
+    assert.equal(tool.mode & 0o7777, 0o4755, 'setuid kept: the owner is inside the mapped range');
+    const home = fs.statSync(path.join(root, 'home/user'));
+    assert.equal(home.uid, acct.subuid + 1000);
+    assert.equal(home.mode & 0o7777, 0o700);
+  });
+
+  for (const how of ['none', 'gzip', 'zstd', 'xz', 'bzip2'] as const) {
+    test(`a ${how} layer is detected by its magic and extracted`, async () => {
+      const l = await layer([{ name: 'hello', body: `hello ${how}` }], how);
+      const r = render([l]);
+      assert.equal(r.error, undefined);
+      assert.equal(fs.readFileSync(path.join(rootfs(r.dir!), 'hello'), 'utf8'), `hello ${how}`);
+    });
+  }
+
+  test('a digest mismatch is refused and nothing is kept', async () => {
+    const l = await layer([{ name: 'x', body: 'x' }]);
+    const r = render([{ ...l, digest: 'sha256:' + '0'.repeat(64) }]);
+    assert.match(r.error ?? '', /has digest sha256:[0-9a-f]{64}, not sha256:0{64}/);
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+  });
+
+  test('a size mismatch with the descriptor is refused', async () => {
+    const l = await layer([{ name: 'x', body: 'x' }]);
+    assert.match(render([{ ...l, size: l.size - 1 }]).error ?? '', /longer than the \d+ bytes its descriptor says/);
+    assert.match(render([{ ...l, size: l.size + 1 }]).error ?? '', /has \d+ bytes, its descriptor says/);
+  });
+
+  test('a decompression bomb is refused', async () => {
+    const l = await layer([{ name: 'zeros', body: Buffer.alloc(200 * 1024 * 1024) }], 'zstd');
+    const r = render([l]);
+    assert.match(r.error ?? '', /decompression bomb/);
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+  });
+
+  test('whiteouts aimed outside the tree are refused', async () => {
+    const canary = env.fixture('canary');
+    fs.writeFileSync(canary, 'untouched', { mode: 0o666 });
+    for (const name of ['../.wh.canary', 'a/../../.wh.x', '/.wh.etc']) {
+      const l = await layer([{ name }]);
+      assert.match(render([l]).error ?? '', /contains '\.\.'|absolute path/, name);
+    }
+    const viaLink = await layer([{ name: 'esc', type: 'symlink', linkname: env.fixtures }, { name: 'esc/.wh.canary' }]);
+    assert.match(render([viaLink]).error ?? '', /goes through the symlink/);
+    assert.equal(fs.readFileSync(canary, 'utf8'), 'untouched');
+  });
+
+  test('a file then file/child is refused', async () => {
+    const l = await layer([{ name: 'f', body: 'x' }, { name: 'f/child', body: 'y' }]);
+    assert.match(render([l]).error ?? '', /not a directory/);
+  });
+
+  test('the same layers render once; the tree is reused', async () => {
+    const l = await layer([{ name: 'once', body: '1' }]);
+    const a = render([l]);
+    const b = render([l]);
+    assert.equal(a.dir, b.dir);
+    assert.equal((b as { answer?: unknown }).answer, null);
+  });
+});
