@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import type tar from 'tar-stream';
 import type { ExtractLimits } from './limits';
+import type { KnownContent } from './tree-digest';
+import crypto from 'node:crypto';
 import { entryComponents, rootfsComponents, UnsafeEntryError } from './tar-paths';
 
 export { UnsafeEntryError };
@@ -18,6 +20,8 @@ export interface EntryContext {
   manifest: Buffer | null;
   /** Directory modes applied after all layers, deepest first. */
   dirModes: [string, number, Date][];
+  /** Content hashes of the files written, by "./relative/path", for the tree digest. */
+  contents: Map<string, KnownContent>;
 }
 
 const WHITEOUT = '.wh.';
@@ -112,8 +116,9 @@ function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: 
   fs.rmSync(`${dir}/${victim}`, { recursive: true, force: true });
 }
 
-async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, uid: number, gid: number): Promise<void> {
+async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, uid: number, gid: number): Promise<KnownContent> {
   const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  const hash = crypto.createHash('sha256');
   try {
     let written = 0;
     await new Promise<void>((resolve, reject) => {
@@ -121,6 +126,7 @@ async function writeFile(target: string, h: tar.Header, stream: Readable, mode: 
         write(chunk: Buffer, _e, cb) {
           try {
             fs.writeSync(fd, chunk);
+            hash.update(chunk);
             written += chunk.length;
             cb();
           } catch (e) {
@@ -138,6 +144,7 @@ async function writeFile(target: string, h: tar.Header, stream: Readable, mode: 
     fs.fchmodSync(fd, mode);
     const mtime = h.mtime ?? new Date(0);
     fs.futimesSync(fd, mtime, mtime);
+    return { size: written, sha256: hash.digest('hex') };
   } finally {
     fs.closeSync(fd);
   }
@@ -185,7 +192,8 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
       ctx.bytes += h.size ?? 0;
       if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (limits.maxBytes)`);
       clearTarget(target, false);
-      return writeFile(target, h, stream, mode, uid, gid);
+      ctx.contents.set('.' + '/' + parts.join('/'), await writeFile(target, h, stream, mode, uid, gid));
+      return;
     case 'symlink': {
       const link = h.linkname ?? '';
       if (link === '' || link.length > limits.maxPathLength || link.includes('\u0000')) throw new UnsafeEntryError(`symlink '${h.name}' has a bad target`);
@@ -203,6 +211,8 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
       if (src === target) return drain(stream);
       clearTarget(target, false);
       fs.linkSync(src, target);
+      const content = ctx.contents.get('./' + lparts.join('/'));
+      if (content) ctx.contents.set('./' + parts.join('/'), content);
       return drain(stream);
     }
     case 'fifo':

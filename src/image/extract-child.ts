@@ -15,6 +15,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { applyEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
+import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
 const ROOT = `${TOP}/rootfs`;
@@ -32,6 +33,8 @@ export interface RenderAnswer {
   manifest: string | null;
   /** The digest of each layer as read (sha512-… for ACIs, sha256:… otherwise). */
   digests: string[];
+  /** The tree digest (format v1, as the helper computes it when sealing). */
+  tree: string;
 }
 
 type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
@@ -99,6 +102,8 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
   } catch (e) {
     child.kill('SIGKILL');
     const code = await exited;
+    // Our own refusal (a bomb, a hostile entry) is the cause; the filter then fails writing.
+    if (e instanceof UnsafeEntryError) throw e;
     if (code !== 0 && code !== null && err.trim()) throw new UnsafeEntryError(`${kind} decompression failed: ${err.trim().split('\n').pop()}`);
     throw e;
   }
@@ -189,7 +194,7 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
 
 async function render(job: RenderJob): Promise<RenderAnswer> {
   fs.mkdirSync(ROOT, { mode: 0o755 });
-  const ctx: EntryContext = { root: ROOT, limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [] };
+  const ctx: EntryContext = { root: ROOT, limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map() };
   const digests: string[] = [];
   for (const layer of job.layers) digests.push(await applyLayer(layer, ctx));
   // Directory modes last: a 0555 directory must still be fillable while extracting.
@@ -202,7 +207,8 @@ async function render(job: RenderJob): Promise<RenderAnswer> {
     }
   }
   if (job.layers.some((l) => l.kind === 'aci') && ctx.manifest === null) throw new UnsafeEntryError('the ACI has no manifest');
-  return { ok: true, entries: ctx.entries, bytes: ctx.bytes, manifest: ctx.manifest?.toString('base64') ?? null, digests };
+  const tree = treeDigest(ROOT, { uid: 0, gid: 0 }, ctx.contents);
+  return { ok: true, entries: ctx.entries, bytes: ctx.bytes, manifest: ctx.manifest?.toString('base64') ?? null, digests, tree };
 }
 
 async function waitForVerdict(): Promise<void> {
@@ -227,6 +233,11 @@ function failure(e: unknown): { error: string } {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--digest') {
+    // ward image verify: re-hash the whole tree, trusting nothing recorded.
+    process.stdout.write(JSON.stringify({ tree: treeDigest(ROOT) }) + '\n');
+    return;
+  }
   if (process.argv[2] === '--remove') {
     fs.rmSync(ROOT, { recursive: true, force: true });
     return;

@@ -42,6 +42,8 @@ export interface ImageRecord {
 
 export interface TreeMeta {
   key: string;
+  /** The tree digest (format v1) computed while rendering; the helper's seal must match it. */
+  treeDigest: string;
   layers: string[];
   renderedAt: string;
   entries: number;

@@ -31,7 +31,7 @@ export async function renderInto(store: Store, layers: RenderLayer[]): Promise<{
     throw e;
   }
   await rendered.keep();
-  const meta: TreeMeta = { key, layers: layers.map((l) => l.digest), renderedAt: new Date().toISOString(), entries: rendered.answer.entries, bytes: rendered.answer.bytes };
+  const meta: TreeMeta = { key, treeDigest: rendered.answer.tree, layers: layers.map((l) => l.digest), renderedAt: new Date().toISOString(), entries: rendered.answer.entries, bytes: rendered.answer.bytes };
   writeAtomic(path.join(staging, 'meta.json'), JSON.stringify(meta));
   fs.chmodSync(staging, 0o700);
   try {
@@ -45,9 +45,11 @@ export async function renderInto(store: Store, layers: RenderLayer[]): Promise<{
   return { dir, key, answer: rendered.answer };
 }
 
-export async function ensureTree(store: Store, rec: ImageRecord): Promise<string> {
-  const { dir } = await renderInto(store, layersOf(store, rec));
-  return dir;
+export async function ensureTree(store: Store, rec: ImageRecord): Promise<{ dir: string; meta: TreeMeta }> {
+  const { dir, key } = await renderInto(store, layersOf(store, rec));
+  const meta = store.treeMeta(key);
+  if (!meta) throw new WardError('EINTERNAL', `rendered tree ${dir} has no meta.json; run ward image gc and fetch again`);
+  return { dir, meta };
 }
 
 /** Removes a rendered tree (its rootfs belongs to the subordinate range). */

@@ -5,12 +5,17 @@ import path from 'node:path';
 import { ensureTree } from '../image/tree';
 import type { ImageRecord, Store } from '../image/store';
 import { sealTree } from './client';
+import { WardError } from '../image/errors';
 
 export async function sealImage(store: Store, rec: ImageRecord, socketPath: string): Promise<string> {
-  const dir = await ensureTree(store, rec);
+  const { dir, meta } = await ensureTree(store, rec);
   const fd = fs.openSync(path.join(dir, 'rootfs'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
     const tree = await sealTree(socketPath, { name: rec.name, id: rec.id, signer: rec.signer as 'unverified' }, fd);
+    // The helper digests what it copied; it must be what was rendered and checked.
+    if (tree !== meta.treeDigest) {
+      throw new WardError('EIMAGE', `the rendered tree of ${rec.name} changed after it was rendered (sealed ${tree}, rendered ${meta.treeDigest}); run ward image verify, then ward image rm and fetch it again`);
+    }
     store.put({ ...rec, sealed: tree, lastUsed: new Date().toISOString() });
     return tree;
   } finally {
