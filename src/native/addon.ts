@@ -90,6 +90,8 @@ export interface Addon {
   /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */
   sealedMemfd(filePath: string, name: string): { fd: number; sha256: string };
   compileSeccomp(program: SeccompProgram): SeccompCompiled;
+  /** flock(2). Without wait, resolves false when the lock is held elsewhere. */
+  flock(fd: number, mode: 'shared' | 'exclusive' | 'unlock', wait: boolean): boolean;
   /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
   sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
 }
