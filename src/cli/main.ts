@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { WardError } from '../image/errors';
 import { EXIT, exitCodeFor } from './exit-codes';
+import { register as registerFetch } from './fetch';
+import { register as registerImage } from './image';
 import { register as registerRun } from './run';
 import { register as registerVersion } from './version';
 
@@ -15,6 +17,8 @@ const program = new Command('ward')
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ward: ${s.slice(7)}` : s) })
   .showSuggestionAfterError(true);
 registerRun(program);
+registerFetch(program);
+registerImage(program);
 registerVersion(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -1,6 +1,7 @@
 // ward run [--insecure-options=image] [--hostname NAME] IMAGE [-- ARGS...]
 import type { Command } from 'commander';
 import { runPod } from '../pod/run';
+import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
 
 export function register(program: Command): void {
@@ -11,10 +12,11 @@ export function register(program: Command): void {
     .argument('[args...]', 'arguments for the app, after --')
     .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
     .option('--insecure-options <list>', 'run without: image (signature verification)')
-    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string }, cmd: Command) => {
+    .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
+    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string }, cmd: Command) => {
       const g = globals(cmd);
       const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
-      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname });
+      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy) });
       process.exitCode = code;
     });
 }

@@ -141,6 +141,21 @@ export class Store {
     }
   }
 
+  /**
+   * Runs fn under the store's lock: fetches and runs share it, gc and rm take it alone, so gc
+   * never removes a blob or tree a concurrent fetch has written but not yet recorded.
+   */
+  async locked<T>(mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+    const { addon } = await import('../native/addon');
+    const fd = fs.openSync(path.join(this.root, 'lock'), fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      addon().flock(fd, mode, true);
+      return await fn();
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** A fresh staging dir for one extraction (removed or renamed by the caller). */
   stagingDir(): string {
     return fs.mkdtempSync(path.join(this.tmp, 'x-'));

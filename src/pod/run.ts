@@ -1,8 +1,8 @@
 // ward run: get the image into the store and sealed, then ask the helper to run it with our
 // stdio, forwarding signals, and return the app's exit status.
-import fs from 'node:fs';
 import { WardError } from '../image/errors';
-import { Store, type ImageRecord } from '../image/store';
+import { fetchImage, type PullPolicy } from '../image/fetch';
+import { Store } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
 import type { ImageRef, InsecureOption } from '../schema/protocol';
 import { appFromManifest } from './app';
@@ -16,18 +16,7 @@ export interface RunOptions {
   socketPath: string;
   insecureOptions: InsecureOption[];
   hostname?: string;
-}
-
-/** The image to run: an ACI file imported into the store, or an image already there. */
-async function imageFor(store: Store, ref: string, signer: ImageRef['signer']): Promise<ImageRecord> {
-  if (ref.includes('/') || ref.endsWith('.aci') || fs.existsSync(ref)) {
-    // Loaded only when needed: the import path pulls in the manifest schema.
-    const { importAciFile } = await import('../image/import-aci');
-    return importAciFile(store, ref.replace(/^file:\/\//, ''), signer);
-  }
-  const rec = store.find(ref);
-  if (!rec) throw new WardError('EIMAGE', `no image '${ref}' in the store; give a path to an ACI file or fetch it first`);
-  return rec;
+  pullPolicy?: PullPolicy;
 }
 
 function checkSignature(opts: RunOptions): ImageRef['signer'] {
@@ -39,7 +28,7 @@ export async function runPod(opts: RunOptions): Promise<number> {
   const signer = checkSignature(opts);
   const store = new Store(opts.storeDir);
   store.init();
-  let rec = await imageFor(store, opts.image, signer);
+  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer });
   if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;

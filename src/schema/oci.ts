@@ -31,6 +31,7 @@ export const Platform = z.object({
   'os.features': z.array(z.string().max(256)).max(64).optional(),
   variant: z.string().max(64).optional(),
 });
+export type Platform = z.infer<typeof Platform>;
 
 const Annotations = z.record(z.string().max(1024), z.string().max(65536));
 
