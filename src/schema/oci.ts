@@ -116,3 +116,6 @@ export function classifyManifest(doc: unknown): 'index' | 'manifest' | 'unknown'
   if (hasLayers) return 'manifest';
   return 'unknown';
 }
+
+export type OciLayoutFile = z.infer<typeof OciLayoutFile>;
+export type DockerArchiveManifest = z.infer<typeof DockerArchiveManifest>;
