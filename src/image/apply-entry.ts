@@ -22,6 +22,12 @@ export interface EntryContext {
   dirModes: [string, number, Date][];
   /** Content hashes of the files written, by "./relative/path", for the tree digest. */
   contents: Map<string, KnownContent>;
+  /**
+   * Keep the image's owners (inside the extractor's namespace). Off when extracting for the
+   * user outside any namespace (ward image extract): files are then the user's, and setuid and
+   * setgid bits are dropped.
+   */
+  owners: boolean;
 }
 
 const WHITEOUT = '.wh.';
@@ -116,7 +122,7 @@ function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: 
   fs.rmSync(`${dir}/${victim}`, { recursive: true, force: true });
 }
 
-async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, uid: number, gid: number): Promise<KnownContent> {
+async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, ids: { uid: number; gid: number } | null): Promise<KnownContent> {
   const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   const hash = crypto.createHash('sha256');
   try {
@@ -140,8 +146,8 @@ async function writeFile(target: string, h: tar.Header, stream: Readable, mode: 
       stream.pipe(out);
     });
     if (written !== (h.size ?? 0)) throw new UnsafeEntryError(`entry '${h.name}' is shorter than its header says`);
-    fs.fchownSync(fd, uid, gid);
-    fs.fchmodSync(fd, mode);
+    if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
+    fs.fchmodSync(fd, ids ? mode : mode & 0o1777);
     const mtime = h.mtime ?? new Date(0);
     fs.futimesSync(fd, mtime, mtime);
     return { size: written, sha256: hash.digest('hex') };
@@ -163,13 +169,15 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
   const parts = componentsOf(h.name, kind);
   if (parts === null) throw new UnsafeEntryError(`entry '${h.name}' is outside rootfs/ (an ACI holds only manifest and rootfs/)`);
   if (parts.length > limits.maxDepth) throw new UnsafeEntryError(`entry '${h.name}' is nested deeper than ${limits.maxDepth} (limits.maxDepth)`);
-  const { uid, gid } = checkIds(h, h.name);
+  const ids = checkIds(h, h.name);
+  const owners = ctx.owners ? ids : null;
+  const chown = (p: string) => owners && fs.lchownSync(p, owners.uid, owners.gid);
   const mode = (h.mode ?? 0o644) & 0o7777;
   const mtime = h.mtime ?? new Date(0);
   if (parts.length === 0) {
     if (h.type !== 'directory') throw new UnsafeEntryError(`entry '${h.name}' is the root and must be a directory`);
-    fs.lchownSync(ctx.root, uid, gid);
-    ctx.dirModes.push([ctx.root, mode, mtime]);
+    chown(ctx.root);
+    ctx.dirModes.push([ctx.root, owners ? mode : mode & 0o1777, mtime]);
     return drain(stream);
   }
   const base = parts[parts.length - 1]!;
@@ -184,22 +192,22 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
     case 'directory':
       clearTarget(target, true);
       if (lstatOrNull(target) === null) fs.mkdirSync(target, { mode: 0o700 });
-      fs.lchownSync(target, uid, gid);
-      ctx.dirModes.push([target, mode, mtime]);
+      chown(target);
+      ctx.dirModes.push([target, owners ? mode : mode & 0o1777, mtime]);
       return drain(stream);
     case 'file':
     case 'contiguous-file':
       ctx.bytes += h.size ?? 0;
       if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (limits.maxBytes)`);
       clearTarget(target, false);
-      ctx.contents.set('.' + '/' + parts.join('/'), await writeFile(target, h, stream, mode, uid, gid));
+      ctx.contents.set('./' + parts.join('/'), await writeFile(target, h, stream, mode, owners));
       return;
     case 'symlink': {
       const link = h.linkname ?? '';
       if (link === '' || link.length > limits.maxPathLength || link.includes('\u0000')) throw new UnsafeEntryError(`symlink '${h.name}' has a bad target`);
       clearTarget(target, false);
       fs.symlinkSync(link, target);
-      fs.lchownSync(target, uid, gid);
+      chown(target);
       return drain(stream);
     }
     case 'link': {

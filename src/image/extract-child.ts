@@ -194,7 +194,7 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
 
 async function render(job: RenderJob): Promise<RenderAnswer> {
   fs.mkdirSync(ROOT, { mode: 0o755 });
-  const ctx: EntryContext = { root: ROOT, limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map() };
+  const ctx: EntryContext = { root: ROOT, limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map(), owners: true };
   const digests: string[] = [];
   for (const layer of job.layers) digests.push(await applyLayer(layer, ctx));
   // Directory modes last: a 0555 directory must still be fillable while extracting.
@@ -232,7 +232,56 @@ function failure(e: unknown): { error: string } {
   return { error: e instanceof UnsafeEntryError ? e.message : `extraction failed: ${(e as Error).message}` };
 }
 
+/**
+ * Writes the tree (and the manifest beside it, unless rootfs-only) to stdout as a tar with the
+ * image's own ids: the inverse of rendering, for ward image export and extract.
+ */
+async function exportTar(rootfsOnly: boolean): Promise<void> {
+  const pack = tar.pack();
+  const out = new Promise<void>((res, rej) => {
+    pack.on('error', rej);
+    process.stdout.on('error', rej);
+    process.stdout.on('finish', res);
+  });
+  (pack as unknown as Readable).pipe(process.stdout);
+  const entry = (h: Partial<tar.Header> & { name: string }, body?: string) =>
+    new Promise<void>((res, rej) => {
+      const cb = (e?: Error | null) => (e ? rej(e) : res());
+      if (body === undefined) {
+        pack.entry(h as tar.Header, cb);
+        return;
+      }
+      const w = pack.entry(h as tar.Header, cb);
+      fs.createReadStream(body).pipe(w as unknown as NodeJS.WritableStream);
+    });
+  const prefix = rootfsOnly ? '' : 'rootfs/';
+  if (!rootfsOnly && fs.existsSync(`${TOP}/manifest`)) {
+    const st = fs.lstatSync(`${TOP}/manifest`);
+    await entry({ name: 'manifest', type: 'file', size: st.size, mode: 0o644, mtime: st.mtime }, `${TOP}/manifest`);
+  }
+  const walk = async (abs: string, rel: string) => {
+    const st = fs.lstatSync(abs);
+    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isDirectory()) {
+      if (rel !== '' || !rootfsOnly) await entry({ ...base, name: `${prefix}${rel}`.replace(/\/?$/, '/'), type: 'directory' });
+      for (const n of fs.readdirSync(abs).sort()) await walk(`${abs}/${n}`, rel === '' ? n : `${rel}/${n}`);
+    } else if (st.isFile()) await entry({ ...base, name: `${prefix}${rel}`, type: 'file', size: st.size }, abs);
+    else if (st.isSymbolicLink()) await entry({ ...base, name: `${prefix}${rel}`, type: 'symlink', linkname: fs.readlinkSync(abs) });
+    else if (st.isFIFO()) await entry({ ...base, name: `${prefix}${rel}`, type: 'fifo' });
+  };
+  await walk(ROOT, '');
+  pack.finalize();
+  await out;
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--export') {
+    await exportTar(process.argv[3] === 'rootfs-only').catch((e: unknown) => {
+      process.stderr.write(`Error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    });
+    return;
+  }
   if (process.argv[2] === '--digest') {
     // ward image verify: re-hash the whole tree, trusting nothing recorded.
     process.stdout.write(JSON.stringify({ tree: treeDigest(ROOT) }) + '\n');

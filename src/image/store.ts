@@ -195,8 +195,8 @@ export class Store {
   }
 }
 
-export function writeAtomic(file: string, data: string | Buffer): void {
+export function writeAtomic(file: string, data: string | Buffer, mode = 0o600): void {
   const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, data, { mode: 0o600 });
+  fs.writeFileSync(tmp, data, { mode });
   fs.renameSync(tmp, file);
 }

@@ -55,6 +55,33 @@ describe('ward fetch and ward image', () => {
     assert.equal((JSON.parse(byName.stdout) as { name: string }).name, 'example.com/two');
   });
 
+  test('image export writes the ACI; extract and render write a tree owned by the user', async () => {
+    const out = path.join(env.dir, 'users', USERS.a);
+    const exported = path.join(out, 'exported.aci');
+    const r = await env.ward('a', ['image', 'export', 'example.com/one', exported]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.readFileSync(exported).equals(fs.readFileSync(aci)), 'an ACI exports as the bytes it was fetched as');
+    const again = await env.ward('a', ['image', 'export', 'example.com/one', exported]);
+    assert.equal(again.code, 253);
+    assert.match(again.stderr, /--overwrite/);
+    const dir = path.join(out, 'extracted');
+    const x = await env.ward('a', ['image', 'extract', 'example.com/one', dir]);
+    assert.equal(x.code, 0, x.stderr);
+    assert.equal((JSON.parse(fs.readFileSync(path.join(dir, 'manifest'), 'utf8')) as { name: string }).name, 'example.com/one');
+    const acct = account(USERS.a);
+    const busybox = fs.statSync(path.join(dir, 'rootfs', 'bin', 'busybox'));
+    assert.equal(busybox.uid, acct.uid, 'extracted files belong to the user');
+    assert.ok(fs.readFileSync(path.join(dir, 'rootfs', 'bin', 'busybox')).equals(fs.readFileSync('/bin/busybox')));
+    assert.equal(fs.readlinkSync(path.join(dir, 'rootfs', 'bin', 'sh')), 'busybox');
+    const rootfsOnly = path.join(out, 'rootfs-only');
+    const y = await env.ward('a', ['image', 'render', '--rootfs-only', 'example.com/two', rootfsOnly]);
+    assert.equal(y.code, 0, y.stderr);
+    assert.ok(fs.existsSync(path.join(rootfsOnly, 'bin', 'busybox')));
+    assert.equal(fs.existsSync(path.join(rootfsOnly, 'manifest')), false);
+    const notEmpty = await env.ward('a', ['image', 'extract', 'example.com/two', rootfsOnly]);
+    assert.equal(notEmpty.code, 253);
+  });
+
   test('image verify passes, then reports a tree changed behind ward\'s back', async () => {
     const ok = await env.ward('a', ['image', 'verify']);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
