@@ -97,7 +97,7 @@ function componentsOf(name: string, kind: 'aci' | 'oci'): string[] | null {
 }
 
 async function readManifest(h: tar.Header, stream: Readable, ctx: EntryContext): Promise<void> {
-  if ((h.size ?? 0) > ctx.limits.maxManifestBytes) throw new UnsafeEntryError(`manifest larger than ${ctx.limits.maxManifestBytes} bytes (limits.maxManifestBytes)`);
+  if ((h.size ?? 0) > ctx.limits.maxManifestBytes) throw new UnsafeEntryError(`manifest larger than ${ctx.limits.maxManifestBytes} bytes (raise limits.maxManifestBytes in ~/.config/ward/config.json)`);
   const parts: Buffer[] = [];
   stream.on('data', (c) => parts.push(c as Buffer));
   await drain(stream);
@@ -159,8 +159,8 @@ async function writeFile(target: string, h: tar.Header, stream: Readable, mode: 
 export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 'oci', state: LayerState, ctx: EntryContext): Promise<void> {
   const { limits } = ctx;
   ctx.entries++;
-  if (ctx.entries > limits.maxEntries) throw new UnsafeEntryError(`more than ${limits.maxEntries} entries (limits.maxEntries)`);
-  if (h.name.length > limits.maxPathLength) throw new UnsafeEntryError(`entry name longer than ${limits.maxPathLength} bytes (limits.maxPathLength)`);
+  if (ctx.entries > limits.maxEntries) throw new UnsafeEntryError(`more than ${limits.maxEntries} entries (raise limits.maxEntries in ~/.config/ward/config.json)`);
+  if (h.name.length > limits.maxPathLength) throw new UnsafeEntryError(`entry name longer than ${limits.maxPathLength} bytes (raise limits.maxPathLength in ~/.config/ward/config.json)`);
   if ((h.type as string) === 'pax-global-header') return drain(stream); // its defaults never apply: each entry is judged by its own header
   if (kind === 'aci') {
     const all = entryComponents(h.name);
@@ -168,7 +168,7 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
   }
   const parts = componentsOf(h.name, kind);
   if (parts === null) throw new UnsafeEntryError(`entry '${h.name}' is outside rootfs/ (an ACI holds only manifest and rootfs/)`);
-  if (parts.length > limits.maxDepth) throw new UnsafeEntryError(`entry '${h.name}' is nested deeper than ${limits.maxDepth} (limits.maxDepth)`);
+  if (parts.length > limits.maxDepth) throw new UnsafeEntryError(`entry '${h.name}' is nested deeper than ${limits.maxDepth} (raise limits.maxDepth in ~/.config/ward/config.json)`);
   const ids = checkIds(h, h.name);
   const owners = ctx.owners ? ids : null;
   const chown = (p: string) => owners && fs.lchownSync(p, owners.uid, owners.gid);
@@ -198,7 +198,7 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
     case 'file':
     case 'contiguous-file':
       ctx.bytes += h.size ?? 0;
-      if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (limits.maxBytes)`);
+      if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (raise limits.maxBytes in ~/.config/ward/config.json)`);
       clearTarget(target, false);
       ctx.contents.set('./' + parts.join('/'), await writeFile(target, h, stream, mode, owners));
       return;

@@ -151,7 +151,7 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
     transform(chunk: Buffer, _e, cb) {
       expanded += chunk.length;
       if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * compressedIn) {
-        return cb(new UnsafeEntryError(`layer ${layer.name} expands more than ${ctx.limits.maxRatio} times (a decompression bomb); raise limits.maxRatio if it is genuine`));
+        return cb(new UnsafeEntryError(`layer ${layer.name} expands more than ${ctx.limits.maxRatio} times (a decompression bomb); raise limits.maxRatio in ~/.config/ward/config.json if it is genuine`));
       }
       cb(null, chunk);
     },
@@ -196,7 +196,15 @@ async function render(job: RenderJob): Promise<RenderAnswer> {
   fs.mkdirSync(ROOT, { mode: 0o755 });
   const ctx: EntryContext = { root: ROOT, limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map(), owners: true };
   const digests: string[] = [];
-  for (const layer of job.layers) digests.push(await applyLayer(layer, ctx));
+  for (const layer of job.layers) {
+    try {
+      digests.push(await applyLayer(layer, ctx));
+    } catch (e) {
+      // Every refusal names the image (and layer) it is about.
+      if (e instanceof UnsafeEntryError && !e.message.startsWith(layer.name)) throw new UnsafeEntryError(`${layer.name}: ${e.message}`);
+      throw e;
+    }
+  }
   // Directory modes last: a 0555 directory must still be fillable while extracting.
   for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
     try {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { WardError } from './errors';
 import type { RenderAnswer, RenderJob } from './extract-child';
-import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
+import { extractLimits } from './config';
+import type { ExtractLimits } from './limits';
 
 export interface RenderLayer {
   file: string;
@@ -89,7 +90,7 @@ export async function renderLayers(stagingDir: string, layers: RenderLayer[], li
   const dirFd = openStaging(stagingDir);
   const job: RenderJob = {
     layers: layers.map((l, i) => ({ fd: 5 + i, kind: l.kind, digest: l.digest, size: l.size, name: l.name })),
-    limits: { ...DEFAULT_LIMITS, ...limits },
+    limits: { ...extractLimits(), ...limits },
   };
   const child = spawnInNamespace(ids, ['render', JSON.stringify(job)], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', ...fds]);
   fds.forEach((fd) => fs.closeSync(fd));
