@@ -20,10 +20,15 @@ describe('layered extraction', () => {
     return writeLayer(env.fixture(`layer-${n++}.tar`), compress(await tarOf(entries), how));
   }
 
+  const configHome = path.join(env.dir, 'users', USERS.a, 'config');
+
   function render(layers: { file: string; digest: string; size: number | null }[]): { dir?: string; error?: string } {
     const spec = layers.map((l, i) => ({ ...l, kind: 'oci', name: `layer ${i + 1}` }));
     const store = env.storeDir('a');
-    const r = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', process.execPath, CLI, store, JSON.stringify(spec)], { encoding: 'utf8' });
+    const r = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', process.execPath, CLI, store, JSON.stringify(spec)], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_CONFIG_HOME: configHome },
+    });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as { dir?: string; error?: string };
   }
@@ -117,5 +122,72 @@ describe('layered extraction', () => {
     const b = render([l]);
     assert.equal(a.dir, b.dir);
     assert.equal((b as { answer?: unknown }).answer, null);
+  });
+
+  test('hardlinks to a symlink or a directory are refused; to an earlier file they work', async () => {
+    const toLink = await layer([{ name: 'l', type: 'symlink', linkname: '/etc/passwd' }, { name: 'h', type: 'link', linkname: 'l' }]);
+    assert.match(render([toLink]).error ?? '', /must point to a regular file/);
+    const toDir = await layer([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]);
+    assert.match(render([toDir]).error ?? '', /must point to a regular file/);
+    const ok = await layer([{ name: 'f', body: 'same' }, { name: 'h', type: 'link', linkname: 'f' }]);
+    const r = render([ok]);
+    assert.equal(r.error, undefined);
+    assert.equal(fs.statSync(path.join(rootfs(r.dir!), 'h')).ino, fs.statSync(path.join(rootfs(r.dir!), 'f')).ino);
+  });
+
+  test('case and Unicode twins stay distinct files', async () => {
+    const l = await layer([
+      { name: 'Readme', body: 'upper' },
+      { name: 'readme', body: 'lower' },
+      { name: 'caf\u00e9', body: 'nfc' },
+      { name: 'cafe\u0301', body: 'nfd' },
+    ]);
+    const r = render([l]);
+    assert.equal(r.error, undefined);
+    const root = rootfs(r.dir!);
+    assert.equal(fs.readFileSync(path.join(root, 'Readme'), 'utf8'), 'upper');
+    assert.equal(fs.readFileSync(path.join(root, 'readme'), 'utf8'), 'lower');
+    assert.equal(fs.readFileSync(path.join(root, 'caf\u00e9'), 'utf8'), 'nfc');
+    assert.equal(fs.readFileSync(path.join(root, 'cafe\u0301'), 'utf8'), 'nfd');
+  });
+
+  test('security.* and other xattrs from the image are dropped', async () => {
+    const l = await layer([{ name: 'ping', body: 'x', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': '\u0001\u0000\u0000\u0002', 'SCHILY.xattr.security.selinux': 'system_u:object_r:shadow_t:s0', 'SCHILY.xattr.user.note': 'hi' } }]);
+    const r = render([l]);
+    assert.equal(r.error, undefined);
+    const attrs = spawnSync('getfattr', ['-d', '-m', '-', path.join(rootfs(r.dir!), 'ping')], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(attrs, '');
+  });
+
+  test('fifos and sparse or unknown entry types are refused with their name', async () => {
+    const fifo = await layer([{ name: 'p', type: 'fifo' as 'file' }]);
+    assert.match(render([fifo]).error ?? '', /'p' is a fifo/);
+  });
+
+  test('a header claiming more bytes than the layer holds is refused', async () => {
+    const t = await tarOf([{ name: 'big', body: Buffer.alloc(4096, 1) }]);
+    // Rewrite the size field (octal, offset 124) to claim 8 GiB, fixing the checksum.
+    t.write('100000000000', 124, 12, 'latin1');
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : t[i]!;
+    t.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+    const l = writeLayer(env.fixture(`layer-${n++}.tar`), t);
+    const r = render([l]);
+    assert.ok(r.error, 'refused');
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+  });
+
+  test('limits from the user\'s config apply and the error names the key that raises them', async () => {
+    fs.mkdirSync(path.join(configHome, 'ward'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(configHome, 'ward', 'config.json'), JSON.stringify({ limits: { maxEntries: 50 } }), { mode: 0o644 });
+    try {
+      const many = await layer(Array.from({ length: 80 }, (_, i) => ({ name: `f${i}`, body: '' })));
+      const r = render([many]);
+      assert.match(r.error ?? '', /^layer 1: more than 50 entries \(raise limits\.maxEntries in ~\/\.config\/ward\/config\.json\)$/);
+      fs.writeFileSync(path.join(configHome, 'ward', 'config.json'), JSON.stringify({ limits: { maxEntrys: 50 } }), { mode: 0o644 });
+      assert.match(render([many]).error ?? '', /config\.json: limits: Unrecognized key/);
+    } finally {
+      fs.rmSync(path.join(configHome, 'ward'), { recursive: true });
+    }
   });
 });

@@ -13,6 +13,8 @@ export interface Entry {
   mode?: number;
   uid?: number;
   gid?: number;
+  /** PAX records (e.g. SCHILY.xattr.security.capability). */
+  pax?: Record<string, string>;
 }
 
 export async function tarOf(entries: Entry[]): Promise<Buffer> {
@@ -24,7 +26,7 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
     pack.on('error', rej);
   });
   for (const e of entries) {
-    const h = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0 } as tar.Header;
+    const h = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0, pax: e.pax } as tar.Header;
     await new Promise<void>((res, rej) => {
       const cb = (err?: Error | null) => (err ? rej(err) : res());
       const body = e.body ?? ((e.type ?? 'file') === 'file' ? '' : undefined);
