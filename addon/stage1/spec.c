@@ -17,6 +17,21 @@ static int parse_id(const char *v, unsigned long max, unsigned long *out) {
   return 0;
 }
 
+/* An SELinux context as the helper computes it: user:role:type:level. Only the characters such
+ * a context uses, so it can go into context="..." and attr/exec without escaping. */
+static int check_label(const char *v) {
+  size_t n = strlen(v), colons = 0;
+  if (n == 0 || n > SPEC_MAX_LABEL) return -1;
+  for (size_t i = 0; i < n; i++) {
+    char c = v[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+             c == ':' || c == ',' || c == '-';
+    if (!ok) return -1;
+    if (c == ':') colons++;
+  }
+  return colons >= 3 ? 0 : -1;
+}
+
 static int set_once(const char **slot, const char *v) {
   if (*slot != NULL) return -1;
   *slot = v;
@@ -72,6 +87,16 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "readonly") == 0) {
       bad = s->nreadonly >= SPEC_MAX_PATHS || val[0] != '/';
       if (!bad) s->readonly[s->nreadonly++] = val;
+    } else if (strcmp(key, "selinux_label") == 0) {
+      bad = check_label(val) || set_once(&s->selinux_label, val);
+    } else if (strcmp(key, "selinux_mount_label") == 0) {
+      bad = check_label(val) || set_once(&s->selinux_mount_label, val);
+#ifdef WARD_TEST_HOOKS
+    } else if (strcmp(key, "test_proc_dir") == 0) {
+      bad = val[0] != '/' || set_once(&s->test_proc_dir, val);
+    } else if (strcmp(key, "test_attr_file") == 0) {
+      bad = val[0] != '/' || set_once(&s->test_attr_file, val);
+#endif
     } else if (strcmp(key, "seccomp") == 0) {
       bad = parse_id(val, 1, &n);
       s->seccomp = (int)n;
@@ -80,7 +105,7 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
       return -1;
     }
     if (bad) {
-      snprintf(err, errlen, "launch spec key '%.32s' is repeated or out of range", key);
+      snprintf(err, errlen, "launch spec key '%.32s' is repeated, malformed or out of range", key);
       return -1;
     }
   }

@@ -2,7 +2,9 @@
  *
  * Wire format (from the helper, on fd 3): a u32 big-endian length, then that many bytes of
  * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, masked, readonly. The helper is the
- * only writer; stage1 still bounds every count and length, and rejects unknown keys. */
+ * only writer; stage1 still bounds every count and length, and rejects unknown keys.
+ * Optional keys: selinux_label, selinux_mount_label (SELinux contexts: [A-Za-z0-9_.:,-], at most
+ * SPEC_MAX_LABEL bytes, so they can be quoted into a mount option as they are). */
 #ifndef WARD_STAGE1_SPEC_H
 #define WARD_STAGE1_SPEC_H
 
@@ -14,6 +16,7 @@
 #define SPEC_MAX_ENV 4096
 #define SPEC_MAX_PATHS 64
 #define SPEC_MAX_CAPS 64
+#define SPEC_MAX_LABEL 255
 
 struct spec {
   char *buf; /* owns every string below */
@@ -38,6 +41,15 @@ struct spec {
   const char *readonly[SPEC_MAX_PATHS];
   size_t nreadonly;
   int seccomp; /* 1: a BPF program follows on fd 4 */
+  /* SELinux (both optional; absent: nothing is labelled and attr/exec is never written). */
+  const char *selinux_label;       /* the app's process label, staged in attr/exec */
+  const char *selinux_mount_label; /* context= for the overlay root and every runtime mount */
+#ifdef WARD_TEST_HOOKS
+  /* Test builds only (ward-stage1-test): put a decoy over /proc or over attr/exec in the app,
+   * right before the exec label is staged, to prove it is never written through a decoy. */
+  const char *test_proc_dir;   /* a directory of the image bound over /proc */
+  const char *test_attr_file;  /* a file of the image bound over /proc/thread-self/attr/exec */
+#endif
 };
 
 /* Parses buf[0..len) into s. Returns 0, or -1 with a message in err. */

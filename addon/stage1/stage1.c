@@ -11,7 +11,8 @@
  *   C (pid 1 of the pod): mounts with the host view (overlay root, /proc, /dev, /sys), every
  *     target resolved inside the root without following symlinks, pivot_root, masked and
  *     read-only paths, hostname, loopback up; fork A; then reap, forward signals, report A's exit.
- *   A (the app): cwd (checked to be inside the root), drop the bounding set, set ids, capset,
+ *   A (the app): cwd (checked to be inside the root), stage the SELinux exec label (when the spec
+ *     has one, through a procfs-checked fd), drop the bounding set, set ids, capset,
  *     no_new_privs, mark every fd but 0-2 close-on-exec, load seccomp last, execve.
  *
  * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "P <pid>" (host pid of
@@ -194,6 +195,16 @@ static int target_dir(int rootfd, const char *path) {
 
 static void fdpath(char *buf, size_t len, int fd) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
+/* Mount data with the pod's file label appended as context="..." when the spec carries one
+ * (SELinux hosts only: a kernel without SELinux refuses the option). The label's characters
+ * were checked by spec_parse, so quoting is all it needs. Returns buf, or base unchanged. */
+static const char *with_context(char *buf, size_t len, const char *base) {
+  if (!spec.selinux_mount_label) return base;
+  int n = snprintf(buf, len, "%s%scontext=\"%s\"", base ? base : "", base && base[0] ? "," : "", spec.selinux_mount_label);
+  if (n < 0 || (size_t)n >= len) die_plain("mount options too long");
+  return buf;
+}
+
 static void mount_at(const char *src, int targetfd, const char *type, unsigned long flags, const char *data,
                      const char *what) {
   char t[64];
@@ -230,7 +241,9 @@ static void mask_path(int rootfd, int devnullfd, const char *path) {
   struct stat st;
   if (fstat(fd, &st) < 0) die("stat of masked path %s", path);
   if (S_ISDIR(st.st_mode)) {
-    mount_at("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k,nr_inodes=1,mode=000", path);
+    char data[512];
+    mount_at("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+             with_context(data, sizeof(data), "size=0k,nr_inodes=1,mode=000"), path);
   } else {
     char src[64];
     fdpath(src, sizeof(src), devnullfd);
@@ -242,8 +255,9 @@ static void mask_path(int rootfd, int devnullfd, const char *path) {
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
 static void setup_dev(int rootfd) {
+  char data[512];
   int devfd = target_dir(rootfd, "/dev");
-  mount_at("tmpfs", devfd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
+  mount_at("tmpfs", devfd, "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, with_context(data, sizeof(data), "mode=755,size=65536k"), "/dev");
   close(devfd);
   devfd = open_in_root(rootfd, "/dev", O_DIRECTORY | O_RDONLY);
   if (devfd < 0) die("opening /dev");
@@ -273,15 +287,15 @@ static void setup_dev(int rootfd) {
     if (mkdirat(devfd, dirs[i], 0755) < 0) die("creating /dev/%s", dirs[i]);
   int fd = openat(devfd, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) die("opening /dev/pts");
-  mount_at("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", "/dev/pts");
+  mount_at("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC, with_context(data, sizeof(data), "newinstance,ptmxmode=0666,mode=0620"), "/dev/pts");
   close(fd);
   fd = openat(devfd, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) die("opening /dev/shm");
-  mount_at("shm", fd, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", "/dev/shm");
+  mount_at("shm", fd, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, with_context(data, sizeof(data), "mode=1777,size=65536k"), "/dev/shm");
   close(fd);
   fd = openat(devfd, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) die("opening /dev/mqueue");
-  mount_at("mqueue", fd, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/dev/mqueue");
+  mount_at("mqueue", fd, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, with_context(data, sizeof(data), NULL), "/dev/mqueue");
   close(fd);
   close(devfd);
 }
@@ -307,7 +321,8 @@ static void mount_overlay_root(void) {
   char opts[4096];
   int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec.lower, spec.upper, spec.work);
   if (n < 0 || (size_t)n >= sizeof(opts)) die_plain("overlay options too long");
-  if (mount("overlay", spec.rootfs, "overlay", 0, opts) < 0) die("mounting the overlay root");
+  char data[sizeof(opts) + 512];
+  if (mount("overlay", spec.rootfs, "overlay", 0, with_context(data, sizeof(data), opts)) < 0) die("mounting the overlay root");
   if (chdir(spec.rootfs) < 0) die("entering the root");
 }
 
@@ -389,6 +404,68 @@ static void drop_privileges(void) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS");
 }
 
+/* Opens /proc/thread-self/attr/exec for writing, and only if it really is procfs's file: /proc
+ * must be a procfs (fstatfs of the directory), the path below it must not leave it or cross a
+ * mount (RESOLVE_BENEATH | RESOLVE_NO_XDEV: a bind mount over attr/exec is refused) and the
+ * opened file itself must be on procfs (CVE-2019-16884, CVE-2019-19921, CVE-2025-52881). */
+static int open_attr_exec(void) {
+  int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("opening the root");
+  int procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
+  if (procfd < 0) die("opening /proc to stage the SELinux label");
+  close(rootfd);
+  struct statfs sfs;
+  if (fstatfs(procfd, &sfs) < 0) die("fstatfs of /proc");
+  if (sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a procfs: refusing to stage the SELinux label through it");
+  struct open_how how = {.flags = (uint64_t)(O_WRONLY | O_CLOEXEC | O_NOCTTY),
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+  long fd;
+  do fd = syscall(SYS_openat2, procfd, "thread-self/attr/exec", &how, sizeof(how));
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) die("opening /proc/thread-self/attr/exec (it must be procfs's own file, with nothing mounted over it)");
+  close(procfd);
+  struct stat st;
+  if (fstatfs((int)fd, &sfs) < 0 || fstat((int)fd, &st) < 0) die("checking /proc/thread-self/attr/exec");
+  if (sfs.f_type != PROC_SUPER_MAGIC || !S_ISREG(st.st_mode))
+    die_plain("/proc/thread-self/attr/exec is not procfs's file: refusing to stage the SELinux label through it");
+  return (int)fd;
+}
+
+/* The app's SELinux label takes effect at its execve (REFERENCE §2 step 5): staged now, after
+ * every mount and before capabilities and no_new_privs go. */
+static void stage_exec_label(void) {
+  if (!spec.selinux_label) return;
+  int fd = open_attr_exec();
+  /* As libselinux's setexeccon: the context and its NUL. */
+  size_t len = strlen(spec.selinux_label) + 1;
+  ssize_t w;
+  do w = write(fd, spec.selinux_label, len);
+  while (w < 0 && errno == EINTR);
+  if (w < 0) die("staging the SELinux exec label %s", spec.selinux_label);
+  if ((size_t)w != len) die_plain("staging the SELinux exec label %s: short write", spec.selinux_label);
+  if (close(fd) < 0) die("closing attr/exec");
+}
+
+#ifdef WARD_TEST_HOOKS
+/* Test builds only: a decoy where the exec label is about to be written (see spec.h). */
+static void test_decoys(void) {
+  if (!spec.test_proc_dir && !spec.test_attr_file) return;
+  int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("test hook: opening the root");
+  const char *src_path = spec.test_proc_dir ? spec.test_proc_dir : spec.test_attr_file;
+  int src = open_in_root(rootfd, src_path, O_PATH);
+  if (src < 0) die("test hook: opening %s", src_path);
+  int target = spec.test_proc_dir ? open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY) : open("/proc/thread-self/attr/exec", O_PATH | O_CLOEXEC);
+  if (target < 0) die("test hook: opening the decoy's target");
+  char srcp[64];
+  fdpath(srcp, sizeof(srcp), src);
+  mount_at(srcp, target, NULL, MS_BIND, NULL, "test decoy");
+  close(target);
+  close(src);
+  close(rootfd);
+}
+#endif
+
 /* A: the app. Nothing after seccomp but execve. */
 static __attribute__((noreturn)) void exec_app(void) {
   sigset_t none;
@@ -399,6 +476,10 @@ static __attribute__((noreturn)) void exec_app(void) {
   if (chdir(spec.cwd) < 0) die("entering working directory %s", spec.cwd);
   char cwd[4096];
   if (getcwd(cwd, sizeof(cwd)) == NULL || cwd[0] != '/') die_plain("working directory is outside the root");
+#ifdef WARD_TEST_HOOKS
+  test_decoys();
+#endif
+  stage_exec_label();
   drop_privileges();
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("marking fds close-on-exec");
   if (spec.seccomp) {

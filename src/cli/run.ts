@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { runPod } from '../pod/run';
 import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
+import { parseSelinuxMode } from './selinux-flag';
 
 export function register(program: Command): void {
   program
@@ -13,10 +14,11 @@ export function register(program: Command): void {
     .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
     .option('--insecure-options <list>', 'run without: image (signature verification)')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
-    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string }, cmd: Command) => {
+    .option('--selinux <mode>', 'auto (label the pod when SELinux is enabled), require (refuse to run unlabelled), off (only where the helper policy allows); default: the helper policy\'s')
+    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string }, cmd: Command) => {
       const g = globals(cmd);
       const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
-      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy) });
+      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux) });
       process.exitCode = code;
     });
 }

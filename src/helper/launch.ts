@@ -23,6 +23,13 @@ export interface LaunchSpec {
   masked: readonly string[];
   readonly: readonly string[];
   seccompFd: number | null;
+  /** The app's SELinux process label, staged in attr/exec by stage1 (absent: none written). */
+  selinuxLabel?: string;
+  /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
+  selinuxMountLabel?: string;
+  /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
+  testProcDir?: string;
+  testAttrFile?: string;
 }
 
 export function encodeSpec(s: LaunchSpec): Buffer {
@@ -35,6 +42,10 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...s.masked.map((m): [string, string] => ['masked', m]),
     ...s.readonly.map((r): [string, string] => ['readonly', r]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
+    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
+    ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
+    ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
+    ...(s.testAttrFile !== undefined ? [['test_attr_file', s.testAttrFile] as [string, string]] : []),
   ];
   const body = Buffer.concat(kv.flatMap(([k, v]) => [Buffer.from(k), Buffer.from([0]), Buffer.from(v), Buffer.from([0])]));
   const hdr = Buffer.alloc(4);

@@ -4,9 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { addon, stage1Path } from '../native/addon';
+import { McsAllocator } from './mcs';
 import { loadPolicy } from './policy';
 import { compileProfile } from './seccomp';
 import { Helper } from './server';
+import { labelTypes } from './selinux';
 import { StateDir } from './state';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
@@ -14,7 +16,11 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --socket PATH        listen here (default /run/ward/helper.sock; socket activation also works)
   --state-dir DIR      sealed trees, pods, audit log (default /var/lib/ward)
   --policy FILE        authorization policy (default /etc/ward/helper.json, else the shipped default)
-  --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)`;
+  --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)
+test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
+  --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
+  --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
+  --test-attr-file P   bind the image's file P over /proc/thread-self/attr/exec at that moment`;
 
 function fatal(msg: string): never {
   process.stderr.write(`ward-helper: ${msg}\n`);
@@ -38,6 +44,9 @@ async function main(): Promise<void> {
         'state-dir': { type: 'string', default: '/var/lib/ward' },
         policy: { type: 'string' },
         'profiles-dir': { type: 'string', default: path.join(SHIPPED_POLICIES, 'seccomp') },
+        'test-exec-label': { type: 'boolean' },
+        'test-proc-dir': { type: 'string' },
+        'test-attr-file': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -63,12 +72,32 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal((e as Error).message);
   }
+  // The test hooks exist only in ward-stage1-test; the production launcher rejects their keys.
+  const testHooks = Boolean(values['test-exec-label'] || values['test-proc-dir'] || values['test-attr-file']);
+  const stage1File = testHooks ? path.join(path.dirname(stage1Path()), 'ward-stage1-test') : stage1Path();
   // ward-stage1 runs from a sealed in-memory copy: nothing in a pod can reach or rewrite it.
   let stage1;
   try {
-    stage1 = addon().sealedMemfd(stage1Path(), 'ward-stage1');
+    stage1 = addon().sealedMemfd(stage1File, 'ward-stage1');
   } catch (e) {
-    fatal(`cannot load ward-stage1 from ${stage1Path()}: ${(e as Error).message}; run npm run build`);
+    fatal(`cannot load ward-stage1 from ${stage1File}: ${(e as Error).message}; run npm run build`);
+  }
+  // SELinux: the host's container types (a malformed lxc_contexts stops the helper: fail
+  // closed), and the MCS allocator, whose pairs outlive the helper as long as their pods do.
+  let selinux;
+  try {
+    const mcs = new McsAllocator(state.mcs);
+    mcs.init();
+    const freed = mcs.reclaim((owner) => fs.existsSync(state.pod(owner)));
+    if (freed > 0) process.stderr.write(`ward-helper: released ${freed} MCS pair(s) of pods that no longer exist\n`);
+    selinux = {
+      policy: policy.selinux,
+      types: labelTypes(policy.selinux.mode === 'off' ? null : undefined),
+      mcs,
+      test: { execLabel: Boolean(values['test-exec-label']), procDir: values['test-proc-dir'], attrFile: values['test-attr-file'] },
+    };
+  } catch (e) {
+    fatal(`SELinux set-up: ${(e as Error).message}`);
   }
   // The profile is compiled once, now: one that does not compile stops the helper (fail closed).
   const profileFile = path.join(path.resolve(values['profiles-dir']), `${policy.seccompProfile}.json`);
@@ -90,6 +119,7 @@ async function main(): Promise<void> {
     seccomp,
     stage1Fd: stage1.fd,
     stage1Digest: `sha256:${stage1.sha256}`,
+    selinux,
   });
   try {
     await helper.listen(activated);

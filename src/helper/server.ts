@@ -15,6 +15,7 @@ import { StateDir } from './state';
 import { hello } from './verbs/hello';
 import { run, type RunContext } from './verbs/run';
 import { seal } from './verbs/seal';
+import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
 
 export interface HelperOptions {
   socketPath: string;
@@ -25,6 +26,8 @@ export interface HelperOptions {
   seccomp: { digest: string; bpfPath: string };
   stage1Fd: number;
   stage1Digest: string;
+  /** SELinux: the policy's section, the host's container types, the MCS allocator. */
+  selinux: SelinuxSetup;
 }
 
 export class Helper {
@@ -126,7 +129,7 @@ export class Helper {
           return;
         case 'seal': {
           expectFds(fds, 1, 'seal');
-          const res = await seal(this.opts.state, this.opts.policy, conn.peer, req.data, fds[0]!);
+          const res = await seal(this.opts.state, this.opts.policy, conn.peer, req.data, fds[0]!, sealedTreeLabel(this.opts.selinux));
           conn.send(res);
           this.audit.append(conn.peer, verb, digest, 'allow', `ok ${res.tree}`);
           return;

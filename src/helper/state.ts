@@ -7,6 +7,7 @@ export class StateDir {
   readonly staging: string;
   readonly pods: string;
   readonly seccomp: string;
+  readonly mcs: string;
   readonly auditLog: string;
 
   constructor(readonly root: string) {
@@ -14,6 +15,7 @@ export class StateDir {
     this.staging = path.join(root, 'trees', '.staging');
     this.pods = path.join(root, 'pods');
     this.seccomp = path.join(root, 'seccomp');
+    this.mcs = path.join(root, 'mcs');
     this.auditLog = path.join(root, 'audit.log');
   }
 
@@ -24,7 +26,7 @@ export class StateDir {
     if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
       throw new Error(`state dir ${this.root} must be a directory owned by root and not writable by others; fix its owner and mode or pass another --state-dir`);
     }
-    for (const d of [this.trees, this.staging, this.pods, this.seccomp]) {
+    for (const d of [this.trees, this.staging, this.pods, this.seccomp, this.mcs]) {
       fs.mkdirSync(d, { recursive: true, mode: 0o700 });
       fs.chmodSync(d, 0o700);
     }

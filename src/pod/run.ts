@@ -5,6 +5,7 @@ import { fetchImage, type PullPolicy } from '../image/fetch';
 import { Store } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
 import type { ImageRef, InsecureOption } from '../schema/protocol';
+import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
@@ -17,6 +18,8 @@ export interface RunOptions {
   insecureOptions: InsecureOption[];
   hostname?: string;
   pullPolicy?: PullPolicy;
+  /** --selinux; absent: the helper policy decides. */
+  selinux?: RunSelinuxMode;
 }
 
 function checkSignature(opts: RunOptions): ImageRef['signer'] {
@@ -35,7 +38,7 @@ export async function runPod(opts: RunOptions): Promise<number> {
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions }, [0, 1, 2]);
+      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions, ...(opts.selinux ? { selinux: opts.selinux } : {}) }, [0, 1, 2]);
       const first = await client.receive();
       if (!first.ok) {
         // The helper's store was reset since we sealed: seal again, once.

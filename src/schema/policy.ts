@@ -2,6 +2,7 @@
 // the file, and a missing or invalid file stops the helper (fail closed).
 import { z } from 'zod';
 import { InsecureOption, VERBS } from './protocol';
+import { PolicySelinux } from './selinux';
 
 export const Grant = z.strictObject({
   verbs: z.array(z.enum(VERBS)),
@@ -23,5 +24,7 @@ export const HelperPolicy = z.strictObject({
     podsPerUser: z.number().int().positive(),
   }),
   seccompProfile: z.string().min(1),
+  /** Absent: {"mode": "auto", "requireEnforcing": false, "allowOff": false}. */
+  selinux: PolicySelinux.prefault({}),
 });
 export type HelperPolicy = z.infer<typeof HelperPolicy>;

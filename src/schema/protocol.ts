@@ -4,6 +4,7 @@
 import { z } from 'zod';
 
 import { PROTOCOL_VERSION } from './protocol-limits';
+import { PodLabels, RunSelinuxMode } from './selinux';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
 /** A digest the helper computed for a sealed tree. */
@@ -57,6 +58,8 @@ export const RunRequest = z.strictObject({
   app: AppSpec,
   hostname: Hostname.optional(),
   insecureOptions: z.array(InsecureOption).max(8),
+  /** --selinux: absent means the helper policy's mode. */
+  selinux: RunSelinuxMode.optional(),
 });
 /** Sent on a run connection while the pod runs. */
 export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
@@ -79,6 +82,7 @@ export const ErrorCode = z.enum([
   'ESEAL',       // the tree handed over cannot be sealed (type, owner, limits)
   'ENOSUBID',    // caller has no subordinate id range
   'ELAUNCH',     // ward-stage1 failed to set the pod up
+  'ESELINUX',    // SELinux required but not enabled (or not enforcing), or labelling failed
   'EINTERNAL',   // the helper's own failure
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -86,7 +90,8 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
 export const ErrorResponse = z.strictObject({ ok: z.literal(false), code: ErrorCode, message: z.string() });
 export const HelloResponse = z.strictObject({ ok: z.literal(true), version: z.number(), uid: z.number(), gid: z.number(), pid: z.number(), verbs: z.array(z.string()) });
 export const SealResponse = z.strictObject({ ok: z.literal(true), tree: TreeDigest, entries: z.number(), bytes: z.number(), cached: z.boolean() });
-export const StartedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('started'), uuid: PodUuid });
+/** selinux: the pod's labels, null when it runs unlabelled. */
+export const StartedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('started'), uuid: PodUuid, selinux: PodLabels.nullable() });
 export const ExitedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('exited'), uuid: PodUuid, code: z.number().int(), signal: z.string().nullable() });
 export const RunEvent = z.union([StartedEvent, ExitedEvent, ErrorResponse]);
 export type ErrorResponse = z.infer<typeof ErrorResponse>;

@@ -81,6 +81,19 @@ export class TestEnv {
     }
   }
 
+  /** Stops the helper (SIGTERM, as systemd does) and keeps every dir: for restart tests. */
+  async stopHelper(): Promise<void> {
+    const h = this.helper;
+    if (h && h.exitCode === null) {
+      const done = new Promise((r) => h.on('close', r));
+      h.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
+      if (h.exitCode === null) h.kill('SIGKILL');
+    }
+    this.helper = null;
+    fs.rmSync(this.socket, { force: true });
+  }
+
   async stop(): Promise<void> {
     const h = this.helper;
     if (h && h.exitCode === null) {

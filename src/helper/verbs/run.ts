@@ -13,6 +13,8 @@ import { launch, LaunchError, type PodHandle } from '../launch';
 import { subIds } from '../peer';
 import type { Grants } from '../policy';
 import type { Helper } from '../server';
+import { describeLabels } from '../selinux';
+import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 
 export interface RunContext {
   helper: Helper;
@@ -42,6 +44,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
   const { state } = helper.opts;
   let podDir: string | null = null;
   let pod: PodHandle | null = null;
+  let sel: PodSelinux | null = null;
   let uuid = '';
   try {
     authorize(ctx, req);
@@ -68,6 +71,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     fs.chmodSync(upper, lowerStat.mode & 0o7777);
     fs.mkdirSync(work, { mode: 0o700 });
     fs.mkdirSync(rootfs, { mode: 0o700 });
+    sel = await setUpPodSelinux(helper.opts.selinux, req.selinux, uuid, { podDir, upper, work, lower });
 
     const profile = helper.opts.seccomp;
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -89,6 +93,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
         masked: MASKED_PATHS,
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
+        ...sel.launch,
       }, stdio, ids);
     } finally {
       fs.closeSync(bpfFd);
@@ -101,8 +106,8 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
       await exited;
       throw new HelperError('ELAUNCH', `pod ${uuid} did not start: ${(e as LaunchError).message}`);
     }
-    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest}`);
-    conn.send({ ok: true, event: 'started', uuid });
+    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} ${describeLabels(sel.plan, sel.labels)}`);
+    conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels });
     void forwardSignals(conn, pod);
     const fate = await exited;
     conn.send({ ok: true, event: 'exited', uuid, code: fate.code, signal: fate.signal });
@@ -117,6 +122,9 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     if (uuid) helper.running.delete(uuid);
     // A foreground pod leaves nothing behind: its mounts died with its namespaces.
     if (podDir) fs.rmSync(podDir, { recursive: true, force: true });
+    // After the directory: a crash in between leaves a pair whose pod is gone, which the
+    // helper reclaims at start; the other order could free a pair a live pod still uses.
+    sel?.release();
   }
 }
 
