@@ -295,7 +295,10 @@ static void setup_dev(int rootfd) {
   close(fd);
   fd = openat(devfd, "mqueue", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) die("opening /dev/mqueue");
-  mount_at("mqueue", fd, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, with_context(data, sizeof(data), NULL), "/dev/mqueue");
+  /* No context= here: SELinux refuses context options on mounts made inside a user namespace
+   * except for tmpfs, ramfs, devpts and overlay; message queues are IPC objects checked against
+   * the process label anyway. */
+  mount_at("mqueue", fd, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/dev/mqueue");
   close(fd);
   close(devfd);
 }
