@@ -31,7 +31,7 @@ export class Connection {
   }
 
   sendError(code: ErrorCode, message: string): void {
-    this.send({ ok: false, code, message });
+    this.send({ ok: false, code, message: oneLine(message) });
   }
 
   /** Wakes any pending receive first, so no worker reads a reused fd number. */
@@ -49,6 +49,11 @@ export class Connection {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** Messages may quote request text (a verb, a key): keep them one line of printable text. */
+export function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function closeFds(fds: number[]): void {

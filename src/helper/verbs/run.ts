@@ -46,6 +46,9 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
   let pod: PodHandle | null = null;
   let sel: PodSelinux | null = null;
   let uuid = '';
+  // Our copies of the caller's stdio are closed once launch has handed them to stage1; closing
+  // them again would close whatever fds the helper has since opened under the same numbers.
+  let stdioOpen = true;
   try {
     authorize(ctx, req);
     checkStdioFd(stdio[0], 'stdin');
@@ -98,6 +101,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     } finally {
       fs.closeSync(bpfFd);
       closeFds(stdio);
+      stdioOpen = false;
     }
     const exited = pod.exited;
     try {
@@ -113,7 +117,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     conn.send({ ok: true, event: 'exited', uuid, code: fate.code, signal: fate.signal });
     conn.close();
   } catch (e) {
-    closeFds(stdio.filter((fd) => fd >= 0));
+    if (stdioOpen) closeFds(stdio.filter((fd) => fd >= 0));
     if (e instanceof HelperError) throw e;
     process.stderr.write(`ward-helper: run: ${(e as Error).stack}\n`);
     throw new HelperError('EINTERNAL', `run failed: ${(e as Error).message}`);
