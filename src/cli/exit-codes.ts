@@ -14,9 +14,13 @@ export function exitCodeFor(code: string): number {
     case 'EUSAGE':
       return EXIT.usage;
     case 'EDENIED':
+    case 'EAUTH':
       return EXIT.denied;
     case 'EIMAGE':
     case 'ESEAL':
+    case 'ENOTFOUND':
+    case 'ELIMIT':
+    case 'EPLATFORM':
       return EXIT.image;
     case 'ESIGNATURE':
       return EXIT.signature;

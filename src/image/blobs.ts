@@ -95,7 +95,8 @@ export class BlobStore {
     } catch (e) {
       fs.closeSync(fd);
       // A partial download that failed on the network is kept for resuming; a bad one is not.
-      if (!partial || e instanceof WardError) fs.rmSync(tmp, { force: true });
+      const network = !(e instanceof WardError) || e.code === 'ENETWORK';
+      if (!partial || !network) fs.rmSync(tmp, { force: true });
       throw e;
     }
     fs.closeSync(fd);

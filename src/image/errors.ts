@@ -3,7 +3,7 @@
 export type WardErrorCode = 'EUSAGE' | 'EIMAGE' | 'ESIGNATURE' | 'ENOSUBID' | 'EHELPER' | 'EDENIED' | 'EINTERNAL';
 
 export class WardError extends Error {
-  constructor(readonly code: WardErrorCode | string, message: string) {
+  constructor(readonly code: WardErrorCode | 'EAUTH' | 'ENOTFOUND' | 'ENETWORK' | 'ELIMIT' | 'EPLATFORM' | string, message: string) {
     super(message);
   }
 }

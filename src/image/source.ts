@@ -3,6 +3,7 @@
 // The store verifies every byte against its digest; a source only finds and streams them.
 import type { Readable } from 'node:stream';
 import type { ImageConfig } from '../schema/oci';
+import { WardError } from './errors';
 
 export interface LayerRef {
   digest: string;
@@ -28,11 +29,12 @@ export interface ResolvedImage {
   close(): Promise<void>;
 }
 
-export class ImageSourceError extends Error {
+/** A source's refusal or failure; a WardError, so the CLI prints it as one line with its status. */
+export class ImageSourceError extends WardError {
   constructor(
-    readonly code: 'EIMAGE' | 'ENOTFOUND' | 'EAUTH' | 'ENETWORK' | 'ELIMIT' | 'EPLATFORM',
+    override readonly code: 'EIMAGE' | 'ENOTFOUND' | 'EAUTH' | 'ENETWORK' | 'ELIMIT' | 'EPLATFORM',
     message: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
