@@ -126,8 +126,10 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     snprintf(err, errlen, "launch spec lacks '%s'", missing);
     return -1;
   }
-  if (s->args[0][0] != '/' || s->cwd[0] != '/') {
-    snprintf(err, errlen, "launch spec exec path and cwd must be absolute");
+  /* exec is an absolute path, or a bare command name looked up in the app's PATH. */
+  if ((s->args[0][0] != '/' && (strchr(s->args[0], '/') != NULL || strcmp(s->args[0], ".") == 0 || strcmp(s->args[0], "..") == 0 || s->args[0][0] == '\0')) ||
+      s->cwd[0] != '/') {
+    snprintf(err, errlen, "launch spec exec must be an absolute path or a command name, and cwd absolute");
     return -1;
   }
   return 0;

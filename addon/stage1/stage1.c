@@ -469,6 +469,35 @@ static void test_decoys(void) {
 }
 #endif
 
+/* execve of the app: an absolute path as is; a bare name searched in the app's own PATH (from
+ * its environment, inside the pod's root), as a shell would. Returns only on failure, with errno
+ * from the most telling attempt. */
+static void exec_in_path(void) {
+  const char *cmd = spec.args[0];
+  if (cmd[0] == '/') {
+    execve(cmd, (char *const *)spec.args, (char *const *)spec.env);
+    return;
+  }
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (size_t i = 0; i < spec.nenv; i++)
+    if (strncmp(spec.env[i], "PATH=", 5) == 0) path = spec.env[i] + 5;
+  int saved = ENOENT;
+  char candidate[4096];
+  const char *p = path;
+  for (;;) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    int n = snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)len, len ? p : ".", cmd);
+    if (n > 0 && (size_t)n < sizeof(candidate)) {
+      execve(candidate, (char *const *)spec.args, (char *const *)spec.env);
+      if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  errno = saved;
+}
+
 /* A: the app. Nothing after seccomp but execve. */
 static __attribute__((noreturn)) void exec_app(void) {
   sigset_t none;
@@ -489,7 +518,7 @@ static __attribute__((noreturn)) void exec_app(void) {
     struct sock_fprog prog = {.len = bpf_len, .filter = bpf_prog};
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die("loading the seccomp filter");
   }
-  execve(spec.args[0], (char *const *)spec.args, (char *const *)spec.env);
+  exec_in_path();
   die("executing %s", spec.args[0]);
 }
 

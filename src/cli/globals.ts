@@ -3,21 +3,27 @@ import type { Command } from 'commander';
 import { WardError } from '../image/errors';
 import { defaultStoreDir } from '../image/store';
 import { DEFAULT_SOCKET } from '../pod/client';
-import type { InsecureOption } from '../schema/protocol';
+/** image: run unverified (the helper checks this one too); tls, http: fetching only. */
+export const INSECURE_OPTIONS = ['image', 'tls', 'http'] as const;
+export type InsecureFlag = (typeof INSECURE_OPTIONS)[number];
 
-const KNOWN: readonly InsecureOption[] = ['image'];
-
-export function parseInsecure(list: string | undefined): InsecureOption[] {
+export function parseInsecure(list: string | undefined): InsecureFlag[] {
   if (!list) return [];
-  return list.split(',').map((o) => {
+  const out: InsecureFlag[] = [];
+  for (const o of list.split(',')) {
     const v = o.trim();
-    if (v === 'none') return null;
-    if (!(KNOWN as readonly string[]).includes(v)) throw new WardError('EUSAGE', `--insecure-options: unknown option '${v}'; known: ${KNOWN.join(', ')}, none`);
-    return v as InsecureOption;
-  }).filter((v): v is InsecureOption => v !== null);
+    if (v === 'none') continue;
+    if (v === 'all' || v === 'all-fetch') {
+      out.push(...(v === 'all' ? INSECURE_OPTIONS : (['image', 'tls', 'http'] as const)));
+      continue;
+    }
+    if (!(INSECURE_OPTIONS as readonly string[]).includes(v)) throw new WardError('EUSAGE', `--insecure-options: unknown option '${v}'; known: ${INSECURE_OPTIONS.join(', ')}, all, all-fetch, none`);
+    out.push(v as InsecureFlag);
+  }
+  return [...new Set(out)];
 }
 
-export function globals(cmd: Command): { dir: string; socket: string; insecureOptions: InsecureOption[] } {
+export function globals(cmd: Command): { dir: string; socket: string; insecureOptions: InsecureFlag[] } {
   const o = cmd.optsWithGlobals() as { dir?: string; helperSocket?: string; insecureOptions?: string };
   return {
     dir: o.dir ?? defaultStoreDir(),

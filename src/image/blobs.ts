@@ -50,11 +50,17 @@ export class BlobStore {
    * computed; an expected digest that differs is an error and nothing is kept. `resumeFrom`
    * continues a partial download kept from an earlier attempt.
    */
-  async write(src: Readable | ((offset: number) => Promise<Readable>), expect: { digest?: string; alg?: 'sha256' | 'sha512'; size?: number | null; what: string }): Promise<string> {
+  async write(
+    src: Readable | ((offset: number) => Promise<Readable | { stream: Readable; from: number }>),
+    expect: { digest?: string; alg?: 'sha256' | 'sha512'; size?: number | null; what: string; partialKey?: string },
+  ): Promise<string> {
     const alg = expect.digest ? splitDigest(expect.digest)[0] : (expect.alg ?? 'sha256');
-    const partial = expect.digest ? path.join(this.tmp, `partial-${alg}-${splitDigest(expect.digest)[1]}`) : null;
+    // A partial download is kept under a name the next attempt finds: the digest it must have,
+    // or the caller's key (a URL's hash) when the digest is not known in advance.
+    const partialName = expect.digest ? `partial-${alg}-${splitDigest(expect.digest)[1]}` : expect.partialKey ? `partial-key-${expect.partialKey}` : null;
+    const partial = partialName ? path.join(this.tmp, partialName) : null;
     const tmp = partial ?? path.join(this.tmp, `blob-${crypto.randomBytes(8).toString('hex')}`);
-    const hash = crypto.createHash(alg);
+    let hash = crypto.createHash(alg);
     let offset = 0;
     // A partial download of the same digest is resumed: its bytes are hashed again first.
     if (partial && typeof src === 'function' && fs.existsSync(partial)) {
@@ -71,7 +77,18 @@ export class BlobStore {
         fs.closeSync(fd);
       }
     }
-    const input = typeof src === 'function' ? await src(offset) : src;
+    let input: Readable;
+    if (typeof src === 'function') {
+      const opened = await src(offset);
+      if ('stream' in opened && typeof (opened as { from?: unknown }).from === 'number') {
+        input = opened.stream;
+        // The source could not resume: start again from the first byte.
+        if (opened.from === 0 && offset > 0) {
+          offset = 0;
+          hash = crypto.createHash(alg);
+        }
+      } else input = opened as Readable;
+    } else input = src;
     const fd = fs.openSync(tmp, offset > 0 ? 'a' : 'w', 0o600);
     let size = offset;
     try {

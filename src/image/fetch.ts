@@ -3,6 +3,7 @@
 // there), update (always ask the source), never (the store only).
 import fs from 'node:fs';
 import { WardError } from './errors';
+import type { ResolvedImage } from './source';
 import type { ImageRecord, Store } from './store';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -55,8 +56,45 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
         const { importAciFile } = await import('./import-aci');
         return importAciFile(store, ref.replace(/^file:\/\//, ''), opts.signer);
       }
+      case 'docker':
+      case 'oci':
+      case 'oci-archive':
+      case 'docker-archive':
+        return pullOci(store, ref, transport, opts);
       default:
         throw new WardError('EUSAGE', `${transport} images are not supported by this build of ward yet`);
     }
   });
+}
+
+/** Registry and local OCI/Docker sources: resolved, pulled into the store, converted to appc. */
+async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 'oci-archive' | 'docker-archive', opts: FetchOptions): Promise<ImageRecord> {
+  let src: ResolvedImage | null;
+  if (transport === 'docker') {
+    const { resolveDocker } = await import('./registry');
+    src = await resolveDocker(ref.slice('docker://'.length), {
+      insecureTls: opts.insecure.has('tls'),
+      allowHttp: opts.insecure.has('http'),
+      ...(opts.authFile ? { authFile: opts.authFile } : {}),
+    });
+  } else {
+    const { openLocalImage } = await import('./oci/local');
+    src = await openLocalImage(ref, { spoolDir: store.tmp });
+  }
+  if (!src) throw new WardError('EUSAGE', `'${ref}' is not an image reference ward understands`);
+  try {
+    const { ociToAppc } = await import('./oci/to-appc');
+    const { pullResolved } = await import('./pull');
+    const rec = await pullResolved(store, src, {
+      signer: opts.signer,
+      toManifest: (s) => ociToAppc(s.config, { name: s.name, manifestDigest: s.manifestDigest, transport: s.transport, configDigest: s.configDigest }),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
+    // The reference as the user wrote it finds the image again (--pull-policy=new).
+    const withSource = { ...rec, source: ref };
+    store.put(withSource);
+    return withSource;
+  } finally {
+    await src.close();
+  }
 }

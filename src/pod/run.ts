@@ -4,7 +4,7 @@ import { WardError } from '../image/errors';
 import { fetchImage, type PullPolicy } from '../image/fetch';
 import { Store } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
-import type { ImageRef, InsecureOption } from '../schema/protocol';
+import type { ImageRef } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
@@ -15,7 +15,8 @@ export interface RunOptions {
   args: string[];
   storeDir: string;
   socketPath: string;
-  insecureOptions: InsecureOption[];
+  /** image, tls, http: only image concerns the helper, which checks it against its policy. */
+  insecureOptions: string[];
   hostname?: string;
   pullPolicy?: PullPolicy;
   /** --selinux; absent: the helper policy decides. */
@@ -38,7 +39,7 @@ export async function runPod(opts: RunOptions): Promise<number> {
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions, ...(opts.selinux ? { selinux: opts.selinux } : {}) }, [0, 1, 2]);
+      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image'] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) }, [0, 1, 2]);
       const first = await client.receive();
       if (!first.ok) {
         // The helper's store was reset since we sealed: seal again, once.

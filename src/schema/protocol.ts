@@ -32,7 +32,7 @@ export type InsecureOption = z.infer<typeof InsecureOption>;
 
 export const AppSpec = z.strictObject({
   exec: z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(1024)
-    .refine((a) => PodPath.safeParse(a[0]).success, 'exec[0] must be an absolute path'),
+    .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name'),
   user: Id,
   group: Id,
   workingDirectory: PodPath,
