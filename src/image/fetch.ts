@@ -35,9 +35,14 @@ export function transportOf(ref: string): Transport {
 export async function fetchImage(store: Store, ref: string, opts: FetchOptions): Promise<ImageRecord> {
   const transport = transportOf(ref);
   if (transport === 'store') {
-    const rec = store.find(ref);
-    if (!rec) throw new WardError('EIMAGE', `no image '${ref}' in the store; give a path to an ACI, or a docker://, oci:, oci-archive: or docker-archive: reference`);
-    return rec;
+    const rec = opts.pullPolicy === 'update' ? null : store.find(ref);
+    if (rec) return rec;
+    if (opts.pullPolicy === 'never') throw new WardError('EIMAGE', `no image '${ref}' in the store and --pull-policy=never forbids fetching it`);
+    // Not in the store: an appc name, found through meta discovery (as rkt).
+    const { discover, parseAppcRef } = await import('./discovery');
+    const found = await discover(parseAppcRef(ref), opts);
+    const { fetchHttpAci } = await import('./http-aci');
+    return store.locked('shared', () => fetchHttpAci(store, found.aci, opts, ref));
   }
   if (transport === 'file' && opts.pullPolicy !== 'update') {
     // The hot path of `ward run ./app.aci`: a file seen before, unchanged since, needs no import.
@@ -55,6 +60,10 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
       case 'file': {
         const { importAciFile } = await import('./import-aci');
         return importAciFile(store, ref.replace(/^file:\/\//, ''), opts.signer);
+      }
+      case 'http': {
+        const { fetchHttpAci } = await import('./http-aci');
+        return fetchHttpAci(store, ref, opts);
       }
       case 'docker':
       case 'oci':

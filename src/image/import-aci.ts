@@ -9,23 +9,10 @@ import { treeKey, type ImageRecord, type Store } from './store';
 
 export const ACI_MEDIA_TYPE = 'application/vnd.appc.aci';
 
-export async function importAciFile(store: Store, file: string, signer: string): Promise<ImageRecord> {
-  const key = store.statKey(file);
-  const known = store.idForKey(key);
-  if (known) {
-    const rec = store.get(known);
-    if (rec && store.blobs.has(known)) return rec;
-  }
-  let input: fs.ReadStream;
-  try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY);
-    input = fs.createReadStream('', { fd, highWaterMark: 1 << 20 });
-  } catch (e) {
-    throw new WardError('EIMAGE', `cannot open image ${file}: ${(e as NodeJS.ErrnoException).code}; check the path and its permissions`);
-  }
-  const id = await store.blobs.write(input, { alg: 'sha512', what: `image ${file}` });
+/** An ACI already in the blob store (by its sha512 id): rendered once, manifest checked, recorded. */
+export async function importAciBlob(store: Store, id: string, what: string, extra: Pick<ImageRecord, 'transport' | 'source' | 'signer'> & Partial<Pick<ImageRecord, 'remote' | 'signature'>>): Promise<ImageRecord> {
   const size = fs.statSync(store.blobs.path(id)).size;
-  const layers = [{ file: store.blobs.path(id), kind: 'aci' as const, digest: id, size, name: `image ${file}` }];
+  const layers = [{ file: store.blobs.path(id), kind: 'aci' as const, digest: id, size, name: what }];
   const existing = store.get(id);
   let answer;
   try {
@@ -49,7 +36,7 @@ export async function importAciFile(store: Store, file: string, signer: string):
     } catch (e) {
       await removeRendered(store, treeKey(layers));
       store.blobs.remove(id);
-      throw new WardError('EIMAGE', `image ${file} has an invalid manifest: ${(e as Error).message}; fix the image's manifest`);
+      throw new WardError('EIMAGE', `${what} has an invalid manifest: ${(e as Error).message}; fix the image's manifest`);
     }
   }
   const now = new Date().toISOString();
@@ -57,16 +44,33 @@ export async function importAciFile(store: Store, file: string, signer: string):
     id,
     name: manifest.name,
     kind: 'aci',
-    transport: 'file',
-    source: path.resolve(file),
     manifest,
     layers: [{ digest: id, size, mediaType: ACI_MEDIA_TYPE }],
-    signer,
     importedAt: existing?.importedAt ?? now,
     lastUsed: now,
     ...(existing?.sealed ? { sealed: existing.sealed } : {}),
+    ...extra,
   };
   store.put(rec);
+  return rec;
+}
+
+export async function importAciFile(store: Store, file: string, signer: string): Promise<ImageRecord> {
+  const key = store.statKey(file);
+  const known = store.idForKey(key);
+  if (known) {
+    const rec = store.get(known);
+    if (rec && store.blobs.has(known)) return rec;
+  }
+  let input: fs.ReadStream;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY);
+    input = fs.createReadStream('', { fd, highWaterMark: 1 << 20 });
+  } catch (e) {
+    throw new WardError('EIMAGE', `cannot open image ${file}: ${(e as NodeJS.ErrnoException).code}; check the path and its permissions`);
+  }
+  const id = await store.blobs.write(input, { alg: 'sha512', what: `image ${file}` });
+  const rec = await importAciBlob(store, id, `image ${file}`, { transport: 'file', source: path.resolve(file), signer });
   store.rememberId(key, id);
   return rec;
 }

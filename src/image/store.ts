@@ -38,6 +38,8 @@ export interface ImageRecord {
   remote?: { url: string; etag?: string; maxAge?: number; fetchedAt: string };
   /** The helper's digest of the sealed tree, once sealed. */
   sealed?: string;
+  /** The detached signature fetched with the image (blob digest), for verification. */
+  signature?: string;
 }
 
 export interface TreeMeta {

@@ -40,11 +40,12 @@ export function freePort(): Promise<number> {
 }
 
 /** A self-signed certificate for 127.0.0.1 (ECDSA P-256), PEM files in `dir`. */
-export async function makeCert(dir: string, name: string, cn = '127.0.0.1'): Promise<{ cert: string; key: string }> {
+export async function makeCert(dir: string, name: string, cn = '127.0.0.1', san = 'IP:127.0.0.1'): Promise<{ cert: string; key: string }> {
+  fs.mkdirSync(dir, { recursive: true });
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-    '-subj', `/CN=${cn}`, '-addext', `subjectAltName=IP:127.0.0.1`, '-days', '2']);
+    '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san}`, '-days', '2']);
   return { cert, key };
 }
 

@@ -1,0 +1,112 @@
+// appc meta discovery (appc spec, discovery.md): for an image name, fetch
+// https://NAME?ac-discovery=1 (then each shorter prefix of NAME), read the
+//   <meta name="ac-discovery" content="PREFIX URL-TEMPLATE">
+//   <meta name="ac-discovery-pubkeys" content="PREFIX URL">
+// tags, and fill the longest matching template's {name}, {version}, {os}, {arch}, {ext}.
+// The page is hostile: it is read size-bounded and only those meta tags are looked at.
+import { WardError } from './errors';
+import type { FetchOptions } from './fetch';
+import { discard, readLimited } from './registry/body';
+import { Http } from './registry/http';
+import { DEFAULT_REGISTRY_LIMITS, DEFAULT_REGISTRY_TIMEOUTS } from './registry/options';
+
+const MAX_PAGE_BYTES = 1024 * 1024;
+
+export interface AppcRef {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** "example.com/app:1.0" or "example.com/app,version=1.0,os=linux" (rkt's forms). */
+export function parseAppcRef(ref: string): AppcRef {
+  const [head, ...pairs] = ref.split(',');
+  let name = head!;
+  const labels: Record<string, string> = { os: 'linux', arch: 'amd64' };
+  const colon = name.lastIndexOf(':');
+  if (colon > 0) {
+    labels.version = name.slice(colon + 1);
+    name = name.slice(0, colon);
+  }
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new WardError('EUSAGE', `'${ref}': labels are NAME=VALUE, separated by commas`);
+    labels[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  if (!/^[a-z0-9]+([-._~/][a-z0-9]+)*$/.test(name)) throw new WardError('EUSAGE', `'${name}' is not an appc image name`);
+  return { name, labels };
+}
+
+export interface MetaTag {
+  prefix: string;
+  template: string;
+}
+
+/** The ac-discovery (or -pubkeys) meta tags of a page. */
+export function metaTags(html: string, which: 'ac-discovery' | 'ac-discovery-pubkeys'): MetaTag[] {
+  const out: MetaTag[] = [];
+  for (const m of html.matchAll(/<meta\b[^>]*>/gi)) {
+    const tag = m[0];
+    const name = /\bname\s*=\s*["']([^"']*)["']/i.exec(tag)?.[1];
+    const content = /\bcontent\s*=\s*["']([^"']*)["']/i.exec(tag)?.[1];
+    if (name !== which || !content) continue;
+    const [prefix, template, ...rest] = content.trim().split(/\s+/);
+    if (prefix && template && rest.length === 0) out.push({ prefix, template });
+  }
+  return out;
+}
+
+export function fillTemplate(template: string, ref: AppcRef, ext: string): string | null {
+  const values: Record<string, string> = { ...ref.labels, name: ref.name, ext };
+  let missing = false;
+  const url = template.replace(/\{([a-z]+)\}/g, (_, k: string) => {
+    const v = values[k];
+    if (v === undefined) missing = true;
+    return encodeURIComponent(v ?? '').replace(/%2F/g, '/');
+  });
+  return missing ? null : url;
+}
+
+export interface Discovered {
+  aci: string;
+  signature: string;
+  pubkeys: string[];
+}
+
+export async function discover(ref: AppcRef, opts: FetchOptions): Promise<Discovered> {
+  const scheme = opts.insecure.has('http') ? 'http' : 'https';
+  const http = new Http({ image: ref.name, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
+  const tried: string[] = [];
+  try {
+    const parts = ref.name.split('/');
+    for (let n = parts.length; n >= 1; n--) {
+      const prefix = parts.slice(0, n).join('/');
+      const url = new URL(`${scheme}://${prefix}?ac-discovery=1`);
+      tried.push(url.href);
+      let html: string;
+      try {
+        const res = await http.send(url, {});
+        if (res.statusCode !== 200) {
+          discard(res);
+          continue;
+        }
+        html = (await readLimited(res, MAX_PAGE_BYTES, http.site(url), 'discovery page')).toString('utf8');
+      } catch (e) {
+        if (n === 1) throw e;
+        continue;
+      }
+      // The longest prefix that covers the name wins, as in appc's reference implementation.
+      const matching = metaTags(html, 'ac-discovery').filter((t) => ref.name.startsWith(t.prefix)).sort((a, b) => b.prefix.length - a.prefix.length);
+      for (const t of matching) {
+        const aci = fillTemplate(t.template, ref, 'aci');
+        const signature = fillTemplate(t.template, ref, 'aci.asc');
+        if (aci && signature) {
+          const pubkeys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => ref.name.startsWith(k.prefix)).map((k) => k.template);
+          return { aci, signature, pubkeys };
+        }
+      }
+    }
+  } finally {
+    http.close();
+  }
+  throw new WardError('ENOTFOUND', `no ac-discovery meta tag for ${ref.name} (tried ${tried.join(', ')}); check the name, or fetch the ACI by URL`);
+}
