@@ -44,7 +44,7 @@ describe('exec from Entrypoint and Cmd', () => {
       const m = convert(inner);
       assert.equal(m.app?.exec, undefined);
       assert.equal(m.app?.user, '0');
-      assert.throws(() => appFromManifest(m, [], 'app'), /has no app\.exec/);
+      assert.throws(() => appFromManifest(m, [], 'app'), /names no command to run; give one after --/);
     }
   });
   test('a NUL in an argument is refused', () => {
