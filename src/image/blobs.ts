@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { WardError } from './errors';
+import { hashFileInto } from './hash-file';
 
 /** Normalises appc ids (sha512-hex) and OCI digests (sha256:hex) to [alg, hex]. */
 export function splitDigest(digest: string): ['sha256' | 'sha512', string] {
@@ -63,20 +64,7 @@ export class BlobStore {
     let hash = crypto.createHash(alg);
     let offset = 0;
     // A partial download of the same digest is resumed: its bytes are hashed again first.
-    if (partial && typeof src === 'function' && fs.existsSync(partial)) {
-      const fd = fs.openSync(partial, 'r');
-      try {
-        const buf = Buffer.allocUnsafe(1 << 20);
-        for (;;) {
-          const n = fs.readSync(fd, buf, 0, buf.length, null);
-          if (n === 0) break;
-          hash.update(buf.subarray(0, n));
-          offset += n;
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
+    if (partial && typeof src === 'function' && fs.existsSync(partial)) offset = hashFileInto(hash, partial);
     let input: Readable;
     if (typeof src === 'function') {
       const opened = await src(offset);

@@ -7,12 +7,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { applyEntry, LayerState, type EntryContext } from './apply-entry';
 import { WardError } from './errors';
 import { DEFAULT_LIMITS } from './limits';
 import { mySubRanges } from './render';
+import { parserSink } from './streamx-sink';
 import { writeAtomic, type ImageRecord, type Store } from './store';
 import { ensureTree } from './tree';
 
@@ -69,24 +70,9 @@ export async function extractImage(store: Store, rec: ImageRecord, dir: string, 
       next(e as Error);
     });
   });
-  const done = new Promise<void>((res, rej) => {
-    parser.on('finish', () => res());
-    parser.on('error', rej);
-  });
-  done.catch(() => undefined); // awaited below, after the tar has been read
-
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      if (parser.write(chunk)) cb();
-      else parser.once('drain', () => cb());
-    },
-    final(cb) {
-      (parser as unknown as { end(): void }).end();
-      cb();
-    },
-  });
+  const { sink, parsed } = parserSink(parser);
   await treeTar(store, rec, rootfsOnly, sink);
-  await done;
+  await parsed;
   for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
     fs.chmodSync(p, mode);
     fs.utimesSync(p, mtime, mtime);

@@ -15,6 +15,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { applyEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
+import { parserSink } from './streamx-sink';
 import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
@@ -156,26 +157,7 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       cb(null, chunk);
     },
   });
-  // The parser is a streamx stream, which node's pipeline cannot tear down reliably: feed it
-  // through a sink, and let either side's failure stop the other.
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      if (parser.write(chunk)) cb();
-      else parser.once('drain', () => cb());
-    },
-    final(cb) {
-      (parser as unknown as { end(): void }).end();
-      cb();
-    },
-  });
-  const parsed = new Promise<void>((res, rej) => {
-    parser.on('finish', () => res());
-    parser.on('error', (e: Error) => {
-      rej(e);
-      sink.destroy(e);
-    });
-  });
-  parsed.catch(() => undefined);
+  const { sink, parsed } = parserSink(parser);
   try {
     await decompressInto(kind, [input, meter, ratio], [bomb, sink]);
     await parsed;

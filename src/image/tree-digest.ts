@@ -4,26 +4,11 @@
 // verify` can re-hash it. Names are handled as raw bytes; nothing is followed through a symlink.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { hashFile } from './hash-file';
 
 export interface KnownContent {
   size: number;
   sha256: string;
-}
-
-function fileSha256(p: Buffer): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 /**
@@ -46,7 +31,7 @@ export function treeDigest(root: string, base = { uid: 0, gid: 0 }, known?: Map<
     h.update(`${st.mode & 0o7777}\0${st.uid - base.uid}\0${st.gid - base.gid}\0`);
     if (type === 'f') {
       const k = known?.get(rel.toString('utf8'));
-      const sha = k && k.size === st.size ? k.sha256 : fileSha256(abs);
+      const sha = k && k.size === st.size ? k.sha256 : hashFile(abs, 'sha256');
       h.update(`${st.size}\0${sha}\0`);
     } else if (type === 'l') {
       h.update(fs.readlinkSync(abs, { encoding: 'buffer' }));

@@ -1,10 +1,10 @@
 // `ward image verify`: re-hash every blob against its digest and every rendered tree against
 // the digest recorded when it was rendered (in the extractor's namespace, which can read it all).
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { splitDigest } from './blobs';
+import { hashFile } from './hash-file';
 import { mySubRanges } from './render';
 import type { Store } from './store';
 import { layersOf } from './tree';
@@ -15,22 +15,6 @@ export interface VerifyResult {
   name: string;
   ok: boolean;
   problems: string[];
-}
-
-function hashFile(file: string, alg: 'sha256' | 'sha512'): string {
-  const h = crypto.createHash(alg);
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 async function treeDigestOf(dir: string): Promise<string> {
