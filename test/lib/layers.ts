@@ -7,7 +7,7 @@ import tar from 'tar-stream';
 
 export interface Entry {
   name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device';
+  type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'fifo';
   body?: string | Buffer;
   linkname?: string;
   mode?: number;
@@ -15,8 +15,13 @@ export interface Entry {
   gid?: number;
   /** PAX records (e.g. SCHILY.xattr.security.capability). */
   pax?: Record<string, string>;
+  devmajor?: number;
+  devminor?: number;
+  /** Default: the epoch, so the same entries always make the same bytes (and digests). */
+  mtime?: Date;
 }
 
+/** The one tar packer of the tests: entries in order, deterministic unless told otherwise. */
 export async function tarOf(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
@@ -26,7 +31,7 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
     pack.on('error', rej);
   });
   for (const e of entries) {
-    const h = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0, pax: e.pax } as tar.Header;
+    const h = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? new Date(0), devmajor: e.devmajor, devminor: e.devminor, ...(e.pax ? { pax: e.pax } : {}) } as tar.Header;
     await new Promise<void>((res, rej) => {
       const cb = (err?: Error | null) => (err ? rej(err) : res());
       const body = e.body ?? ((e.type ?? 'file') === 'file' ? '' : undefined);

@@ -6,7 +6,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -30,40 +29,13 @@ export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): s
   return r.stdout;
 }
 
-export interface TarEntry {
-  name: string;
-  type?: 'file' | 'directory' | 'symlink' | 'link';
-  body?: Buffer | string;
-  linkname?: string;
-  mode?: number;
-  pax?: Record<string, string>;
-}
-
-export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((res, rej) => {
-    pack.on('data', (c) => chunks.push(c as Buffer));
-    pack.on('end', res);
-    pack.on('error', rej);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const h = { name: e.name, type, linkname: e.linkname, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), uid: 0, gid: 0, mtime: new Date(0), ...(e.pax ? { pax: e.pax } : {}) } as tar.Header;
-    await new Promise<void>((res, rej) => {
-      const cb = (err?: Error | null) => (err ? rej(err) : res());
-      if (type === 'file') pack.entry(h, Buffer.from(e.body ?? ''), cb);
-      else pack.entry(h, cb);
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { tarOf, type Entry } from './layers';
+export type { Entry as TarEntry } from './layers';
+export { tarOf } from './layers';
 
 /** A rootfs layer with busybox-static and a few applets, as an uncompressed tar. */
 export async function busyboxLayer(): Promise<Buffer> {
-  const entries: TarEntry[] = [{ name: 'bin/', type: 'directory' }, { name: 'bin/busybox', body: fs.readFileSync('/bin/busybox'), mode: 0o755 }];
+  const entries: Entry[] = [{ name: 'bin/', type: 'directory' }, { name: 'bin/busybox', body: fs.readFileSync('/bin/busybox'), mode: 0o755 }];
   for (const a of ['sh', 'echo', 'cat', 'ls', 'true']) entries.push({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' });
   entries.push({ name: 'etc/', type: 'directory' }, { name: 'etc/passwd', body: 'root:x:0:0:root:/root:/bin/sh\n' });
   return tarOf(entries);
@@ -133,13 +105,13 @@ export function umociLayout(layout: string, scratch: string, tag = 'latest'): vo
 }
 
 /** A tar of the given members (names as given, so hostile names can be written). */
-export async function archiveOf(members: TarEntry[]): Promise<Buffer> {
+export async function archiveOf(members: Entry[]): Promise<Buffer> {
   return tarOf(members);
 }
 
 /** The members of a layout directory, as an oci-archive would hold them. */
-export function layoutMembers(layout: string): TarEntry[] {
-  const out: TarEntry[] = [];
+export function layoutMembers(layout: string): Entry[] {
+  const out: Entry[] = [];
   const walk = (rel: string) => {
     for (const n of fs.readdirSync(path.join(layout, rel)).sort()) {
       const r = rel ? `${rel}/${n}` : n;

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
+import { tarOf, type Entry } from './layers';
 
 export const M = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -33,27 +33,13 @@ const BUSYBOX_LINKS = ['sh', 'ls', 'cat', 'echo', 'true', 'uname'];
 
 /** A tar of bin/busybox and a few applet symlinks; `extra` adds a marker file so variants differ. */
 export async function busyboxTar(extra?: string): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((res, rej) => {
-    pack.on('data', (c) => chunks.push(c as Buffer));
-    pack.on('end', res);
-    pack.on('error', rej);
-  });
-  const mtime = new Date(0);
-  const add = (h: Partial<tar.Header> & { name: string }, body?: Buffer) =>
-    new Promise<void>((res, rej) => {
-      const cb = (e?: Error | null) => (e ? rej(e) : res());
-      if (body) pack.entry(h as tar.Header, body, cb);
-      else pack.entry(h as tar.Header, cb);
-    });
-  await add({ name: 'bin', type: 'directory', mode: 0o755, mtime });
-  await add({ name: 'bin/busybox', type: 'file', mode: 0o755, mtime }, fs.readFileSync('/bin/busybox'));
-  for (const l of BUSYBOX_LINKS) await add({ name: `bin/${l}`, type: 'symlink', linkname: 'busybox', mtime });
-  if (extra) await add({ name: 'etc/variant', type: 'file', mode: 0o644, mtime }, Buffer.from(extra));
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  const entries: Entry[] = [
+    { name: 'bin', type: 'directory', mode: 0o755 },
+    { name: 'bin/busybox', mode: 0o755, body: fs.readFileSync('/bin/busybox') },
+    ...BUSYBOX_LINKS.map((l): Entry => ({ name: `bin/${l}`, type: 'symlink', linkname: 'busybox' })),
+  ];
+  if (extra) entries.push({ name: 'etc/variant', mode: 0o644, body: extra });
+  return tarOf(entries);
 }
 
 export class OciLayout {
