@@ -1,7 +1,6 @@
 // ward image cat-manifest IMAGE
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
-import { storeFor } from './store-arg';
+import { findImage, storeFor } from './store-arg';
 
 export function register(image: Command): void {
   image
@@ -10,8 +9,8 @@ export function register(image: Command): void {
     .argument('<image>')
     .option('--pretty-print', 'indent the JSON', true)
     .action((ref: string, opts: { prettyPrint: boolean }, cmd: Command) => {
-      const rec = storeFor(cmd).find(ref);
-      if (!rec) throw new WardError('EUSAGE', `no image '${ref}' in the store; see ward image list`);
+      const store = storeFor(cmd);
+      const rec = findImage(store, ref);
       process.stdout.write(JSON.stringify(rec.manifest, null, opts.prettyPrint ? 2 : 0) + '\n');
     });
 }

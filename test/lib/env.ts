@@ -95,14 +95,7 @@ export class TestEnv {
   }
 
   async stop(): Promise<void> {
-    const h = this.helper;
-    if (h && h.exitCode === null) {
-      const done = new Promise((r) => h.on('close', r));
-      h.kill('SIGTERM');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
-      if (h.exitCode === null) h.kill('SIGKILL');
-    }
-    this.helper = null;
+    await this.stopHelper();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
