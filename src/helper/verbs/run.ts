@@ -40,6 +40,7 @@ function authorize(ctx: RunContext, req: RunRequest): void {
 }
 
 export async function run(ctx: RunContext, req: RunRequest, stdio: [number, number, number]): Promise<void> {
+  const t0 = process.hrtime.bigint();
   const { helper, conn } = ctx;
   const { state } = helper.opts;
   let podDir: string | null = null;
@@ -114,6 +115,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels });
     void forwardSignals(conn, pod);
     const fate = await exited;
+    if (process.env.WARD_HELPER_TIMINGS === '1') process.stderr.write(`timing run ${uuid} recv->exit ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}\n`);
     conn.send({ ok: true, event: 'exited', uuid, code: fate.code, signal: fate.signal });
     conn.close();
   } catch (e) {
