@@ -2,10 +2,12 @@
 // and turns failures into one line and an exit status.
 import { Command, CommanderError } from 'commander';
 import { WardError } from '../image/errors';
+import { register as registerAudit } from './audit';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { register as registerFetch } from './fetch';
 import { register as registerImage } from './image';
 import { register as registerRun } from './run';
+import { register as registerTpm } from './tpm';
 import { register as registerVersion } from './version';
 
 const program = new Command('ward')
@@ -19,6 +21,8 @@ const program = new Command('ward')
 registerRun(program);
 registerFetch(program);
 registerImage(program);
+registerTpm(program);
+registerAudit(program);
 registerVersion(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -3,13 +3,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AuditRecord } from '../schema/audit';
+import { GENESIS, recordHash } from '../schema/audit-chain';
 import type { Peer } from './peer';
 
-export const GENESIS = 'sha256:' + '0'.repeat(64);
-
-export function recordHash(prev: string, body: Omit<AuditRecord, 'hash'>): string {
-  return 'sha256:' + crypto.createHash('sha256').update(prev).update('\n').update(JSON.stringify(body)).digest('hex');
-}
+// The chain's format and its verification live in schema/ so the offline verifier shares them.
+export { GENESIS, recordHash, verifyAuditLog } from '../schema/audit-chain';
 
 export function argsDigest(bytes: Uint8Array): string {
   return 'sha256:' + crypto.createHash('sha256').update(bytes).digest('hex');
@@ -56,29 +54,12 @@ export class AuditLog {
     return rec;
   }
 
+  /** How many records the log holds and the last one's hash (GENESIS when empty): what the TPM anchors. */
+  get position(): { records: number; head: string } {
+    return { records: this.seq, head: this.head };
+  }
+
   close(): void {
     fs.closeSync(this.fd);
   }
-}
-
-/** Checks a whole log; returns the first broken record's line number, or null if intact. */
-export function verifyAuditLog(text: string): { ok: true; records: number } | { ok: false; line: number; reason: string } {
-  let prev = GENESIS;
-  let seq = 0;
-  const rows = text.split('\n').filter(Boolean);
-  for (let i = 0; i < rows.length; i++) {
-    let rec: AuditRecord;
-    try {
-      rec = JSON.parse(rows[i]!) as AuditRecord;
-    } catch {
-      return { ok: false, line: i + 1, reason: 'not JSON' };
-    }
-    const { hash, ...body } = rec;
-    if (rec.seq !== seq) return { ok: false, line: i + 1, reason: `sequence ${rec.seq}, expected ${seq}` };
-    if (rec.prev !== prev) return { ok: false, line: i + 1, reason: 'previous hash does not match' };
-    if (recordHash(prev, body) !== hash) return { ok: false, line: i + 1, reason: 'record hash does not match its content' };
-    prev = hash;
-    seq++;
-  }
-  return { ok: true, records: rows.length };
 }

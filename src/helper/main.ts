@@ -10,6 +10,10 @@ import { compileProfile } from './seccomp';
 import { Helper } from './server';
 import { labelTypes } from './selinux';
 import { StateDir } from './state';
+import { AuditAnchor } from './tpm/audit-anchor';
+import { Measurer, resolveTcti } from './tpm/measurer';
+import { helperDigest } from './tpm/self-digest';
+import { checkTarget } from './tpm/target';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
 const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FILE] [--profiles-dir DIR]
@@ -17,6 +21,8 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --state-dir DIR      sealed trees, pods, audit log (default /var/lib/ward)
   --policy FILE        authorization policy (default /etc/ward/helper.json, else the shipped default)
   --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)
+  --tpm-tcti CONF      the TPM to measure into, overriding the policy's tpm.tcti (tpm2-tss TCTI:
+                       device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321; none: no TPM)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
   --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
   --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
@@ -44,6 +50,7 @@ async function main(): Promise<void> {
         'state-dir': { type: 'string', default: '/var/lib/ward' },
         policy: { type: 'string' },
         'profiles-dir': { type: 'string', default: path.join(SHIPPED_POLICIES, 'seccomp') },
+        'tpm-tcti': { type: 'string' },
         'test-exec-label': { type: 'boolean' },
         'test-proc-dir': { type: 'string' },
         'test-attr-file': { type: 'string' },
@@ -108,6 +115,17 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal(`${(e as Error).message}; fix the profile or the policy's seccompProfile`);
   }
+  // TPM: a target that can prove nothing stops the helper; a TPM not reachable yet does not
+  // (pods are then refused or run unmeasured, as the policy says). WARD_FAULT is test-only.
+  const tpmNote = (t: string) => process.stderr.write(`ward-helper: tpm: ${t}\n`);
+  let measurer;
+  try {
+    const warning = checkTarget(policy.tpm.target);
+    measurer = new Measurer({ policy: policy.tpm, tcti: resolveTcti(values['tpm-tcti'], policy.tpm), dir: path.join(state.root, 'tpm'), fault: process.env.WARD_FAULT, note: tpmNote });
+    if (warning && measurer.configured) tpmNote(`warning: ${warning}`);
+  } catch (e) {
+    fatal(`TPM set-up: ${(e as Error).message}`);
+  }
   const socketPath = path.resolve(values.socket);
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1' ? 3 : null;
@@ -119,8 +137,16 @@ async function main(): Promise<void> {
     seccomp,
     stage1Fd: stage1.fd,
     stage1Digest: `sha256:${stage1.sha256}`,
+    measurer,
+    helperDigest: helperDigest(),
     selinux,
   });
+  // The audit head as it is now goes into the TPM first; a TPM slow to answer does not hold up
+  // listening (measurements queue behind it, and wait or fail as the policy says).
+  const anchor = new AuditAnchor(measurer, helper.audit, policy.tpm.auditInterval, tpmNote);
+  void measurer.start();
+  void anchor.start();
+  tpmNote(measurer.describe());
   try {
     await helper.listen(activated);
   } catch (e) {
@@ -128,8 +154,11 @@ async function main(): Promise<void> {
   }
   process.stderr.write(`ward-helper: listening on ${activated === null ? socketPath : 'the socket systemd passed'} (state ${state.root}, policy ${policyFile}, stage1 sha256:${stage1.sha256})\n`);
   const stop = () => {
-    void helper.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2000).unref();
+    // Running pods can hold the server open: anchor the audit head after a second at most.
+    void Promise.race([helper.close(), new Promise((r) => setTimeout(r, 1000))])
+      .then(() => anchor.stop())
+      .then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 3000).unref();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -15,6 +15,8 @@ import { StateDir } from './state';
 import { hello } from './verbs/hello';
 import { run, type RunContext } from './verbs/run';
 import { seal } from './verbs/seal';
+import { tpmLog, tpmQuote } from './verbs/tpm-quote';
+import type { Measurer } from './tpm/measurer';
 import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
 
 export interface HelperOptions {
@@ -26,6 +28,10 @@ export interface HelperOptions {
   seccomp: { digest: string; bpfPath: string };
   stage1Fd: number;
   stage1Digest: string;
+  /** Measures pods and the audit head into the TPM (one without a TPM when none is configured). */
+  measurer: Measurer;
+  /** sha256 over the helper's own code, measured with every pod. */
+  helperDigest: string;
   /** SELinux: the policy's section, the host's container types, the MCS allocator. */
   selinux: SelinuxSetup;
 }
@@ -114,8 +120,8 @@ export class Helper {
       if (!req.success) {
         const verbField = (parsed as { verb?: unknown } | null)?.verb;
         const issue = req.error.issues[0];
-        if (typeof verbField === 'string' && !['hello', 'seal', 'run', 'signal'].includes(verbField)) {
-          throw new HelperError('EVERB', `unknown verb '${verbField.slice(0, 32)}'; the helper knows hello, seal, run`);
+        if (typeof verbField === 'string' && !['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log'].includes(verbField)) {
+          throw new HelperError('EVERB', `unknown verb '${verbField.slice(0, 32)}'; the helper knows hello, seal, run, tpm-quote, tpm-log`);
         }
         throw new HelperError('EFRAME', `bad request: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
       }
@@ -139,6 +145,16 @@ export class Helper {
           fdsHandedOver = true;
           const ctx: RunContext = { helper: this, conn, grants, argsDigest: digest };
           await run(ctx, req.data, fds as [number, number, number]);
+          return;
+        }
+        case 'tpm-quote': {
+          expectFds(fds, 0, 'tpm-quote');
+          this.audit.append(conn.peer, verb, digest, 'allow', await tpmQuote(this, conn, req.data));
+          return;
+        }
+        case 'tpm-log': {
+          expectFds(fds, 0, 'tpm-log');
+          this.audit.append(conn.peer, verb, digest, 'allow', await tpmLog(this, conn));
           return;
         }
         case 'signal':

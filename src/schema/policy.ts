@@ -2,6 +2,7 @@
 // the file, and a missing or invalid file stops the helper (fail closed).
 import { z } from 'zod';
 import { InsecureOption, VERBS } from './protocol';
+import { PolicyTpm } from './tpm-policy';
 import { PolicySelinux } from './selinux';
 
 export const Grant = z.strictObject({
@@ -24,6 +25,8 @@ export const HelperPolicy = z.strictObject({
     podsPerUser: z.number().int().positive(),
   }),
   seccompProfile: z.string().min(1),
+  /** Absent: the host's /dev/tpmrm0 if any, the default NV index, measurement not required, audit head every 300 s. */
+  tpm: PolicyTpm.prefault({}),
   /** Absent: {"mode": "auto", "requireEnforcing": false, "allowOff": false}. */
   selinux: PolicySelinux.prefault({}),
 });

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 
 import { PROTOCOL_VERSION } from './protocol-limits';
+import { TpmLogRequest, TpmQuoteRequest } from './tpm-quote';
 import { PodLabels, RunSelinuxMode } from './selinux';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
@@ -64,13 +65,13 @@ export const RunRequest = z.strictObject({
 /** Sent on a run connection while the pod runs. */
 export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
 
-export const Request = z.discriminatedUnion('verb', [HelloRequest, SealRequest, RunRequest, SignalRequest]);
+export const Request = z.discriminatedUnion('verb', [HelloRequest, SealRequest, RunRequest, SignalRequest, TpmQuoteRequest, TpmLogRequest]);
 export type Request = z.infer<typeof Request>;
 export type RunRequest = z.infer<typeof RunRequest>;
 export type SealRequest = z.infer<typeof SealRequest>;
 export type AppSpec = z.infer<typeof AppSpec>;
 export type ImageRef = z.infer<typeof ImageRef>;
-export const VERBS = ['hello', 'seal', 'run', 'signal'] as const;
+export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log'] as const;
 export type Verb = (typeof VERBS)[number];
 
 /** Error codes the helper answers with; the frontend maps each to an exit status. */
@@ -83,6 +84,7 @@ export const ErrorCode = z.enum([
   'ENOSUBID',    // caller has no subordinate id range
   'ELAUNCH',     // ward-stage1 failed to set the pod up
   'ESELINUX',    // SELinux required but not enabled (or not enforcing), or labelling failed
+  'ETPM',        // TPM measurement required by policy but failed, or no TPM to attest with
   'EINTERNAL',   // the helper's own failure
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -91,7 +93,8 @@ export const ErrorResponse = z.strictObject({ ok: z.literal(false), code: ErrorC
 export const HelloResponse = z.strictObject({ ok: z.literal(true), version: z.number(), uid: z.number(), gid: z.number(), pid: z.number(), verbs: z.array(z.string()) });
 export const SealResponse = z.strictObject({ ok: z.literal(true), tree: TreeDigest, entries: z.number(), bytes: z.number(), cached: z.boolean() });
 /** selinux: the pod's labels, null when it runs unlabelled. */
-export const StartedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('started'), uuid: PodUuid, selinux: PodLabels.nullable() });
+/** measured: whether the helper measured the pod into the TPM before launching it. */
+export const StartedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('started'), uuid: PodUuid, selinux: PodLabels.nullable(), measured: z.boolean().optional() });
 export const ExitedEvent = z.strictObject({ ok: z.literal(true), event: z.literal('exited'), uuid: PodUuid, code: z.number().int(), signal: z.string().nullable() });
 export const RunEvent = z.union([StartedEvent, ExitedEvent, ErrorResponse]);
 export type ErrorResponse = z.infer<typeof ErrorResponse>;

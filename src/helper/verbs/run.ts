@@ -9,10 +9,11 @@ import { parseStrictJson } from '../../schema/strict-json';
 import { closeFds, checkStdioFd, type Connection } from '../connection';
 import { APPC_DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../defaults';
 import { HelperError } from '../errors';
-import { launch, LaunchError, type PodHandle } from '../launch';
+import { launch, LaunchError, type LaunchSpec, type PodHandle } from '../launch';
 import { subIds } from '../peer';
 import type { Grants } from '../policy';
 import type { Helper } from '../server';
+import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 
@@ -47,6 +48,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
   let pod: PodHandle | null = null;
   let sel: PodSelinux | null = null;
   let uuid = '';
+  let measured = false;
   // Our copies of the caller's stdio are closed once launch has handed them to stage1; closing
   // them again would close whatever fds the helper has since opened under the same numbers.
   let stdioOpen = true;
@@ -81,7 +83,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     helper.running.set(uuid, { uid: conn.peer.uid });
     try {
-      pod = launch(helper.opts.stage1Fd, {
+      const spec: LaunchSpec = {
         uuid,
         hostname: req.hostname ?? `ward-${uuid}`,
         lower,
@@ -98,7 +100,10 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
         ...sel.launch,
-      }, stdio, ids);
+      };
+      // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
+      measured = await measurePodStart(helper, { uuid, image: req.image, tree: req.tree, spec, ids });
+      pod = launch(helper.opts.stage1Fd, spec, stdio, ids);
     } finally {
       fs.closeSync(bpfFd);
       closeFds(stdio);
@@ -111,8 +116,8 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
       await exited;
       throw new HelperError('ELAUNCH', `pod ${uuid} did not start: ${(e as LaunchError).message}`);
     }
-    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} ${describeLabels(sel.plan, sel.labels)}`);
-    conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels });
+    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} measured ${measured} ${describeLabels(sel.plan, sel.labels)}`);
+    conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     void forwardSignals(conn, pod);
     const fate = await exited;
     if (process.env.WARD_HELPER_TIMINGS === '1') process.stderr.write(`timing run ${uuid} recv->exit ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}\n`);
