@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
@@ -59,16 +59,36 @@ function isTarHeader(h: Buffer): boolean {
   return sum === stored;
 }
 
-/** The first bytes of an fd, read with pread so the stream that follows starts at 0. */
-function peek(fd: number): Buffer {
-  const buf = Buffer.alloc(512);
-  let n = 0;
-  while (n < buf.length) {
-    const r = fs.readSync(fd, buf, n, buf.length - n, n);
-    if (r === 0) break;
-    n += r;
-  }
-  return buf.subarray(0, n);
+/**
+ * The first bytes of a stream, for the magic, and the stream to read from its first byte on.
+ * Works for files and pipes alike (a layer may arrive while it downloads).
+ */
+function head(input: Readable, n: number): Promise<{ bytes: Buffer; stream: Readable }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    const finish = (ended: boolean) => {
+      input.off('readable', onReadable);
+      input.off('end', onEnd);
+      input.off('error', reject);
+      const bytes = Buffer.concat(chunks);
+      if (ended) return resolve({ bytes, stream: Readable.from(bytes.length > 0 ? [bytes] : []) });
+      input.unshift(bytes);
+      resolve({ bytes, stream: input });
+    };
+    const onEnd = () => finish(true);
+    const onReadable = () => {
+      let c: Buffer | null;
+      while (len < n && (c = input.read() as Buffer | null) !== null) {
+        chunks.push(c);
+        len += c.length;
+      }
+      if (len >= n) finish(false);
+    };
+    input.on('readable', onReadable);
+    input.on('end', onEnd);
+    input.on('error', reject);
+  });
 }
 
 const FILTERS: Record<'zstd' | 'xz' | 'bzip2', { cmd: string[]; pkg: string }> = {
@@ -115,8 +135,9 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
   const alg = layer.digest.startsWith('sha512') ? 'sha512' : 'sha256';
   const hash = crypto.createHash(alg);
-  const head = peek(layer.fd);
-  const kind = detectCompression(head);
+  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: 1 << 20, autoClose: true }), 512);
+  const input = first.stream;
+  const kind = detectCompression(first.bytes);
   if (kind === null) {
     throw new UnsafeEntryError(`${layer.name} is not ${layer.kind === 'aci' ? 'an ACI' : 'a layer'}: neither a tar archive nor a gzip, zstd, xz or bzip2 compressed one`);
   }
@@ -139,7 +160,6 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       next(e as Error);
     });
   });
-  const input: Readable = fs.createReadStream('', { fd: layer.fd, start: 0, highWaterMark: 1 << 20, autoClose: true });
   let compressedIn = 0;
   const ratio = new Transform({
     transform(chunk: Buffer, _e, cb) {

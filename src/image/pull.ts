@@ -1,12 +1,17 @@
 // Pulling a resolved OCI/Docker image into the store: manifest and config (already checked by
-// the source) and every layer not already present, each digest- and size-checked as it streams
-// into the blob store, resuming a partial download of the same digest. Then rendered, so a
-// hostile layer is refused at fetch time, and recorded.
-import { Readable } from 'node:stream';
+// the source), then every layer. A new image's layers stream from the source into the blob store
+// (digest- and size-checked) and, in the same pass, into the extractor, which checks them again;
+// nothing is recorded before both agree, and a refusal by either side stops the other. Layers
+// with a partial download from an earlier attempt are resumed into the blob store first.
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ImageManifest } from '../schema/aci';
-import type { ResolvedImage } from './source';
-import type { ImageRecord, Store } from './store';
-import { ensureTree } from './tree';
+import { splitDigest } from './blobs';
+import type { LayerRef, ResolvedImage } from './source';
+import { treeKey, type ImageRecord, type Store } from './store';
+import { ensureTree, layersOf, renderInto } from './tree';
 
 export interface PullProgress {
   layer(index: number, total: number, digest: string, size: number): { tick(bytes: number): void; done(): void };
@@ -18,24 +23,74 @@ export interface PullOptions {
   progress?: PullProgress;
 }
 
+function hasPartial(store: Store, layer: LayerRef): boolean {
+  const [alg, hex] = splitDigest(layer.digest);
+  return fs.existsSync(path.join(store.tmp, `partial-${alg}-${hex}`));
+}
+
+async function openTracked(src: ResolvedImage, layer: LayerRef, offset: number, bar?: { tick(n: number): void }): Promise<Readable> {
+  const s = await src.openLayer(layer, offset);
+  if (bar) s.on('data', (c: Buffer) => bar.tick(c.length));
+  return s;
+}
+
+/** Downloads missing layers into the blob store, one after another, resuming partial ones. */
+async function downloadAll(store: Store, src: ResolvedImage, opts: PullOptions): Promise<void> {
+  for (const [i, layer] of src.layers.entries()) {
+    if (store.blobs.has(layer.digest, layer.size)) continue;
+    const bar = opts.progress?.layer(i, src.layers.length, layer.digest, layer.size);
+    await store.blobs.write((offset) => openTracked(src, layer, offset, bar), { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` });
+    bar?.done();
+  }
+}
+
+/** Downloads and extracts in one pass: each layer is tee'd into the blob store and the extractor. */
+async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRecord, opts: PullOptions): Promise<void> {
+  const feeds = src.layers.map(() => new PassThrough({ highWaterMark: 1 << 20 }));
+  const layers = layersOf(store, rec).map((l, i) => ({ ...l, stream: feeds[i]! }));
+  let current: Readable | null = null;
+  let stopped: unknown = null;
+  const rendering = renderInto(store, layers).catch((e: unknown) => {
+    // The extractor refused: stop the download too, its answer is the one to report.
+    stopped = e;
+    current?.destroy();
+    feeds.forEach((f) => f.destroy());
+    throw e;
+  });
+  rendering.catch(() => undefined);
+  let feedError: unknown = null;
+  try {
+    for (const [i, layer] of src.layers.entries()) {
+      if (stopped) break;
+      if (store.blobs.has(layer.digest, layer.size)) {
+        await pipeline(fs.createReadStream(store.blobs.path(layer.digest)), feeds[i]!);
+        continue;
+      }
+      const bar = opts.progress?.layer(i, src.layers.length, layer.digest, layer.size);
+      const s = await openTracked(src, layer, 0, bar);
+      current = s;
+      s.pipe(feeds[i]!);
+      await store.blobs.write(s, { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` });
+      current = null;
+      bar?.done();
+    }
+  } catch (e) {
+    feedError = e;
+    feeds.forEach((f) => f.destroy());
+  }
+  try {
+    await rendering;
+  } catch (e) {
+    throw stopped ?? feedError ?? e;
+  }
+  if (feedError) throw feedError;
+}
+
 export async function pullResolved(store: Store, src: ResolvedImage, opts: PullOptions): Promise<ImageRecord> {
   const what = (x: string) => `${x} of ${src.name}`;
   if (!store.blobs.has(src.manifestDigest)) await store.blobs.write(Readable.from([src.manifest]), { digest: src.manifestDigest, size: src.manifest.length, what: what('the manifest') });
   if (!store.blobs.has(src.configDigest)) await store.blobs.write(Readable.from([src.configBytes]), { digest: src.configDigest, size: src.configBytes.length, what: what('the config') });
   const manifest = opts.toManifest(src);
-  for (const [i, layer] of src.layers.entries()) {
-    if (store.blobs.has(layer.digest, layer.size)) continue;
-    const bar = opts.progress?.layer(i, src.layers.length, layer.digest, layer.size);
-    await store.blobs.write(
-      async (offset) => {
-        const s = await src.openLayer(layer, offset);
-        if (bar) s.on('data', (c: Buffer) => bar.tick(c.length));
-        return s;
-      },
-      { digest: layer.digest, size: layer.size, what: what(`layer ${i + 1} (${layer.digest})`) },
-    );
-    bar?.done();
-  }
   const now = new Date().toISOString();
   const existing = store.get(src.manifestDigest);
   const rec: ImageRecord = {
@@ -51,7 +106,22 @@ export async function pullResolved(store: Store, src: ResolvedImage, opts: PullO
     importedAt: existing?.importedAt ?? now,
     lastUsed: now,
   };
-  await ensureTree(store, rec);
+  const had = new Set(src.layers.filter((l) => store.blobs.has(l.digest)).map((l) => l.digest));
+  try {
+    if (store.treeMeta(treeKey(rec.layers)) || src.layers.some((l) => hasPartial(store, l))) {
+      await downloadAll(store, src, opts);
+      await ensureTree(store, rec);
+    } else {
+      await downloadAndRender(store, src, rec, opts);
+    }
+  } catch (e) {
+    // A refused image leaves nothing behind: no layer it brought, no manifest, no config.
+    const used = new Set(store.all().flatMap((r) => [...r.layers.map((l) => l.digest), r.configDigest, r.id]));
+    for (const d of [...src.layers.map((l) => l.digest), src.manifestDigest, src.configDigest]) {
+      if (!had.has(d) && !used.has(d)) store.blobs.remove(d);
+    }
+    throw e;
+  }
   store.put(rec);
   return rec;
 }

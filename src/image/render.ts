@@ -5,14 +5,16 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { WardError } from './errors';
 import type { RenderAnswer, RenderJob } from './extract-child';
 import { extractLimits } from './config';
 import type { ExtractLimits } from './limits';
 
 export interface RenderLayer {
+  /** Where the layer's bytes are: a file (a blob), or a stream fed while it downloads. */
   file: string;
+  stream?: Readable;
   kind: 'aci' | 'oci';
   /** sha512-… for ACIs, sha256:… for OCI layers; checked while extracting. */
   digest: string;
@@ -80,11 +82,11 @@ export async function removeTree(dir: string, ids: SubRanges = mySubRanges()): P
 
 export async function renderLayers(stagingDir: string, layers: RenderLayer[], limits: Partial<ExtractLimits> = {}): Promise<Rendered> {
   const ids = mySubRanges();
-  const fds: number[] = [];
+  const fds: (number | 'pipe')[] = [];
   try {
-    for (const l of layers) fds.push(fs.openSync(l.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW));
+    for (const l of layers) fds.push(l.stream ? 'pipe' : fs.openSync(l.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW));
   } catch (e) {
-    fds.forEach((fd) => fs.closeSync(fd));
+    fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
     throw new WardError('EIMAGE', `cannot open a layer to render: ${(e as Error).message}`);
   }
   const dirFd = openStaging(stagingDir);
@@ -93,8 +95,16 @@ export async function renderLayers(stagingDir: string, layers: RenderLayer[], li
     limits: { ...extractLimits(), ...limits },
   };
   const child = spawnInNamespace(ids, ['render', JSON.stringify(job)], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', ...fds]);
-  fds.forEach((fd) => fs.closeSync(fd));
+  fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
   fs.closeSync(dirFd);
+  // Layers that are still downloading stream into the extractor as they arrive.
+  layers.forEach((l, i) => {
+    if (!l.stream) return;
+    const sock = child.stdio[5 + i] as Writable;
+    sock.on('error', () => undefined); // the extractor refused and closed: its answer says why
+    l.stream.on('error', () => sock.destroy());
+    l.stream.pipe(sock);
+  });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8192)));
   const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { TestEnv } from '../lib/env';
 import { push, run, startRegistry, type Registry } from '../lib/registry';
 import { busyboxLayer, OciLayout } from '../lib/registry-images';
+import { compress, tarOf } from '../lib/layers';
+import crypto from 'node:crypto';
 
 describe('OCI and Docker images through ward run', () => {
   const env = new TestEnv('run-oci');
@@ -70,6 +72,47 @@ describe('OCI and Docker images through ward run', () => {
     const r = await env.ward('a', ['--insecure-options=http', 'fetch', `docker://${registry.host}/demo/busybox:nope`]);
     assert.equal(r.code, 251);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+  });
+
+  test('a registry fetch killed at several points resumes, verifies and runs; a hostile layer leaves nothing', async () => {
+    const dir = env.fixture('big-layout');
+    const layout = new OciLayout(dir);
+    const base = await busyboxLayer();
+    const data = await tarOf(Array.from({ length: 24 }, (_, i) => ({ name: `data/f${i}`, body: crypto.randomBytes(1 << 20) })));
+    const big = compress(data, 'gzip');
+    const img = layout.image({ arch: 'amd64', layers: [base.gz, big], diffIds: [base.diffId, `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`] });
+    layout.tag('big', img);
+    run('chmod', ['-R', 'a+rX', dir]);
+    await push(dir, 'big', `${registry.host}/demo/big:v1`);
+    const ref = `docker://${registry.host}/demo/big:v1`;
+    for (const delay of [150, 400, 700]) {
+      const killed = await env.ward('a', ['--insecure-options=http', 'fetch', ref], { onSpawn: (c) => setTimeout(() => c.kill('SIGKILL'), delay) });
+      assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, killed.stderr);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const done = await env.ward('a', ['--insecure-options=http', 'fetch', ref]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal((await env.ward('a', ['image', 'verify'])).code, 0);
+    const r = await env.ward('a', ['--insecure-options=image', 'run', ref, '--', 'sh', '-c', 'ls /data | wc -l']);
+    assert.equal(r.stdout.trim(), '24', r.stderr);
+
+    const hostileDir = env.fixture('hostile-layout');
+    const hostile = new OciLayout(hostileDir);
+    const evilTar = await tarOf([{ name: 'ok', body: 'fine' }, { name: '../../escape', body: 'evil' }]);
+    const evil = hostile.image({ arch: 'amd64', layers: [compress(evilTar, 'gzip')], diffIds: [`sha256:${crypto.createHash('sha256').update(evilTar).digest('hex')}`] });
+    hostile.tag('evil', evil);
+    run('chmod', ['-R', 'a+rX', hostileDir]);
+    await push(hostileDir, 'evil', `${registry.host}/demo/evil:v1`);
+    const before = fs.readdirSync(path.join(env.storeDir('a'), 'blobs', 'sha256')).sort();
+    const tmpBefore = fs.readdirSync(path.join(env.storeDir('a'), 'tmp')).sort(); // staging the killed fetches left for gc
+    const refused = await env.ward('a', ['--insecure-options=http', 'fetch', `docker://${registry.host}/demo/evil:v1`]);
+    assert.equal(refused.code, 251);
+    assert.match(refused.stderr, /contains '\.\.'/);
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'blobs', 'sha256')).sort(), before, 'no blob of the refused image is kept');
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')).sort(), tmpBefore);
+    const gc = await env.ward('a', ['image', 'gc', '--grace-period=0s']);
+    assert.equal(gc.code, 0, gc.stderr);
     assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
   });
 });
