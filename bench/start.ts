@@ -1,7 +1,7 @@
 // Start-up benchmark: one lifecycle of /bin/true in the same busybox rootfs under ward and its
 // peers (crun, runc, bubblewrap, systemd-nspawn), with unshare, /bin/true and `node -e 0` as
 // references, interleaved in shuffled order round by round. Prints a markdown table of medians
-// and the two start-up targets. Run as root: npm run bench:start -- [--rounds N]
+// and the two start-up targets. Run as root: npm run bench:start -- [--rounds N] [--wait-idle]
 //
 // Every contender is started by a small spawner process (this file with --spawner) that times
 // spawnSync from call to exit with process.hrtime.bigint(), so each gets the same spawning
@@ -173,26 +173,40 @@ interface Contender {
   na?: string;
 }
 
-function parseArgs(argv: string[]): { rounds: number } {
+function parseArgs(argv: string[]): { rounds: number; waitIdle: boolean } {
   let rounds = 30;
+  let waitIdle = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = a.startsWith('--rounds=') ? a.slice(9) : a === '--rounds' ? argv[++i] : undefined;
-    if (v !== undefined) {
+    if (a === '--wait-idle') {
+      waitIdle = true;
+    } else if (v !== undefined) {
       rounds = Number(v);
       if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer, not '${v}'`);
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/bench/start.js [--rounds N]   (as root; N defaults to 30)\n');
+      process.stdout.write('usage: node dist/bench/start.js [--rounds N] [--wait-idle]   (as root; N defaults to 30)\n' +
+        '  --wait-idle  before each round, wait (up to 2 min) until the CPUs were 90% idle for a second\n');
       process.exit(0);
     } else {
-      throw new Error(`unknown argument '${a}'; usage: start.js [--rounds N]`);
+      throw new Error(`unknown argument '${a}'; usage: start.js [--rounds N] [--wait-idle]`);
     }
   }
-  return { rounds };
+  return { rounds, waitIdle };
+}
+
+/** The share of CPU time spent idle over the next second, from /proc/stat. */
+async function idleShare(): Promise<number> {
+  const read = (): number[] => fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const a = read();
+  await new Promise((r) => setTimeout(r, 1000));
+  const d = read().map((x, i) => x - a[i]!);
+  const total = d.reduce((x, y) => x + y, 0);
+  return total > 0 ? (d[3]! + d[4]!) / total : 1;
 }
 
 async function main(): Promise<void> {
-  const { rounds } = parseArgs(process.argv.slice(2));
+  const { rounds, waitIdle } = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run the start-up benchmark as root (it starts the root helper and rootful peers)');
 
   // Loaded here so that the spawners do not carry them.
@@ -272,7 +286,7 @@ async function main(): Promise<void> {
       },
       {
         name: 'runc run',
-        note: 'rootful `runc spec` defaults: pid, net, ipc, uts, mount namespaces; read-only root; cgroupfs (hybrid: v1 + unified); no seccomp',
+        note: 'rootful `runc spec` defaults: pid, net, ipc, uts, mount namespaces; read-only root; cgroupfs manager on the host\'s cgroups; no seccomp',
         spawner: host,
         job: () => ({ argv: ['runc', 'run', '--bundle', bundle, nextId()], cwd: bundle }),
         after: (j) => removeContainer('runc', j.argv[j.argv.length - 1]!),
@@ -335,7 +349,13 @@ async function main(): Promise<void> {
     const helperSamples: number[] = [];
     const failures: string[] = [];
     const live = contenders.filter((c) => !c.na);
+    let busyRounds = 0;
     for (let round = 0; round < rounds && !interrupted; round++) {
+      if (waitIdle) {
+        let idle = false;
+        for (let t = 0; t < 120 && !interrupted && !(idle = (await idleShare()) >= 0.9); t++);
+        if (!idle) busyRounds++;
+      }
       if (process.stderr.isTTY) process.stderr.write(`\rround ${round + 1}/${rounds}`);
       for (const c of shuffle([...live])) {
         const before = c === wardC ? helperTimings().length : 0;
@@ -381,10 +401,10 @@ async function main(): Promise<void> {
     const wardMedian = stats(wardC.samples).median;
     const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? 'unknown cpu').trim();
     const out: string[] = [];
-    out.push(`## Start-up: ${rounds} interleaved rounds${interrupted ? ' (interrupted)' : ''}, ${new Date().toISOString().slice(0, 10)}`);
+    out.push(`## Start-up: ${rounds} interleaved rounds${interrupted ? ' (interrupted)' : ''}${waitIdle ? `, each started on an idle machine${busyRounds ? ` (but ${busyRounds} that waited in vain)` : ''}` : ''}, ${new Date().toISOString().slice(0, 10)}`);
     out.push('');
     out.push(`Machine: nproc ${os.availableParallelism?.() ?? os.cpus().length}, ${cpu}, kernel ${os.release()}, node ${process.version}, ` +
-      `load average ${loadBefore.toFixed(2)} before and ${os.loadavg()[0]!.toFixed(2)} after; ` +
+      `load average ${loadBefore.toFixed(2)} before and ${os.loadavg()[0]!.toFixed(2)} after, cgroups ${cgroupMode()}; ` +
       `${version(['crun', '--version'])}, runc ${version(['runc', '--version']).replace(/^runc version /, '')}, ${version(['bwrap', '--version'])}, ${version(['systemd-nspawn', '--version'])}.`);
     out.push('');
     out.push(...rows);
@@ -433,6 +453,13 @@ async function main(): Promise<void> {
     // State dirs the peers created for this run only.
     for (const [dir, existed] of existedBefore) if (!existed) removeEmptyTree(dir);
   }
+}
+
+/** How the host mounts cgroups: what decides crun's and runc's paths. */
+function cgroupMode(): string {
+  const fsType = (p: string): string => spawnSync('stat', ['-fc', '%T', p], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  if (fsType('/sys/fs/cgroup') === 'cgroup2fs') return 'v2 (unified)';
+  return fsType('/sys/fs/cgroup/unified') === 'cgroup2fs' ? 'hybrid (v1, and cgroup2 at /sys/fs/cgroup/unified)' : 'v1';
 }
 
 /** Removes DIR and its subdirectories if they hold nothing else. */
