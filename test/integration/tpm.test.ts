@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Measurer } from '../../src/helper/tpm/measurer';
 import { canonicalJson } from '../../src/schema/canonical-json';
 import { replay, splitJsonSeq, type HashAlg, type LogRecord } from '../../src/schema/tpm-log';
 import { buildBusyboxAci } from '../lib/aci-builder';
@@ -373,5 +374,40 @@ describe('a helper that dies between extend and append', () => {
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.match(accepted.stderr, /warning: a writer died between extend and append at record\(s\) 1/);
     assert.match(accepted.stdout, /0 pod\(s\) measured/);
+  });
+});
+
+describe('an event log larger than a frame', () => {
+  const env = new TestEnv('tpm-big');
+  const q = new Quotes(env);
+  let sw: Swtpm;
+  const EVENTS = 6000;
+
+  before(async () => {
+    sw = await Swtpm.start();
+    // Measured before the helper starts, into its state dir and TPM: the helper takes it over.
+    const policy = { tcti: null, target: { nv: NV }, require: true, auditInterval: 0 };
+    const m = new Measurer({ policy, tcti: sw.tcti, dir: path.join(env.state, 'tpm'), note: () => undefined });
+    for (let i = 0; i < EVENTS; i++) {
+      await m.measure({ event_type: 'audit-head', time: new Date().toISOString(), reason: 'periodic', records: i, head: 'sha256:' + crypto.createHash('sha256').update(String(i)).digest('hex') });
+    }
+    m.close();
+    await env.start(['--tpm-tcti', sw.tcti, '--policy', policyFile(env, 'nv', policy)]);
+  });
+  after(async () => {
+    await env.stop();
+    await sw.stop();
+  });
+
+  test('tpm-log and tpm-quote send it whole, in pieces, and it verifies', async () => {
+    assert.ok(fs.statSync(path.join(env.state, 'tpm', 'events.log')).size > 2 * 1024 * 1024, 'the log is larger than a response frame');
+    const j = await env.ward('a', ['tpm', 'log', '--format=json']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.ok((JSON.parse(j.stdout) as unknown[]).length >= EVENTS);
+    const n = nonce();
+    const { file, ak } = await q.take('big', n);
+    const v = await q.verify(file, ak, n);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, new RegExp(`^verified: nv-certify of NV index 0x01800ace, ${EVENTS + 1} event\\(s\\) replayed`));
   });
 });

@@ -182,14 +182,15 @@ export class Measurer {
       this.log.writeMarker({ recnum, digests }, durable);
       try {
         await target.extend(digests);
+        if (this.opts.fault === 'after-extend' && content.event_type === 'pod-start') process.kill(process.pid, 'SIGKILL');
+        const rec: LogRecord = { recnum, ...target.field, digests, content_type: 'ward', content };
+        this.log.append(encodeRecord(rec), durable);
       } catch (e) {
-        // Did the extend reach the TPM? The marker stays; the next measurement finds out.
+        // Did the extend reach the TPM, did the record reach the log? The marker stays, and the
+        // next measurement reconciles before it writes a marker of its own.
         this.ready = false;
         throw e;
       }
-      if (this.opts.fault === 'after-extend' && content.event_type === 'pod-start') process.kill(process.pid, 'SIGKILL');
-      const rec: LogRecord = { recnum, ...target.field, digests, content_type: 'ward', content };
-      this.log.append(encodeRecord(rec), durable);
       this.nextRecnum = recnum + 1;
       this.knownSize = this.log.size();
       this.log.clearMarker();
