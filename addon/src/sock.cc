@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <climits>
@@ -196,6 +197,36 @@ const char* FileType(mode_t mode) {
   }
 }
 
+// Room for kMaxFrameFds fds plus one credentials message, should the socket have SO_PASSCRED.
+constexpr size_t kControlBytes = CMSG_SPACE(sizeof(int) * kMaxFrameFds) + CMSG_SPACE(sizeof(struct ucred));
+
+// Appends the fds an SCM_RIGHTS message brought to *fds (they are ours to close from here on)
+// and closes any pidfd (SCM_PIDFD) the kernel added unasked.
+void CollectFds(struct msghdr* msg, std::vector<int>* fds) {
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD) continue;
+    if (c->cmsg_len < CMSG_LEN(0)) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* p = CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      std::memcpy(&fd, p + i * sizeof(int), sizeof fd);
+      if (fd < 0) continue;
+      if (c->cmsg_type == SCM_RIGHTS) {
+        fds->push_back(fd);
+      } else {
+        close(fd);  // a pidfd we never asked for (SO_PASSPIDFD set by someone else)
+      }
+    }
+  }
+}
+
+void CloseAll(std::vector<int>* fds) {
+  for (int fd : *fds) close(fd);
+  fds->clear();
+}
+
 // ---- peerCred(fd) ----------------------------------------------------------------------------
 
 Napi::Value PeerCred(const Napi::CallbackInfo& info) {
@@ -362,10 +393,6 @@ class RecvFrameWorker : public Napi::AsyncWorker {
   }
 
  private:
-  // Room for kMaxFrameFds fds plus one credentials message, should the socket have SO_PASSCRED.
-  static constexpr size_t kControlBytes =
-      CMSG_SPACE(sizeof(int) * kMaxFrameFds) + CMSG_SPACE(sizeof(struct ucred));
-
   void Fail(const char* code, std::string message) {
     failed_ = true;
     code_ = code;
@@ -437,25 +464,7 @@ class RecvFrameWorker : public Napi::AsyncWorker {
     }
   }
 
-  void TakeFds(struct msghdr* msg) {
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
-      if (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD) continue;
-      if (c->cmsg_len < CMSG_LEN(0)) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const unsigned char* p = CMSG_DATA(c);
-      for (size_t i = 0; i < count; i++) {
-        int fd;
-        std::memcpy(&fd, p + i * sizeof(int), sizeof fd);
-        if (fd < 0) continue;
-        if (c->cmsg_type == SCM_RIGHTS) {
-          fds_.push_back(fd);
-        } else {
-          close(fd);  // a pidfd we never asked for (SO_PASSPIDFD set by someone else)
-        }
-      }
-    }
-  }
+  void TakeFds(struct msghdr* msg) { CollectFds(msg, &fds_); }
 
   Napi::Promise::Deferred deferred_;
   const int fd_;
@@ -494,6 +503,35 @@ Napi::Value RecvFrame(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// Reads an array of at most kMaxFrameFds fds into out[]. Returns false after throwing.
+bool ReadFds(Napi::Env env, const Napi::Value& v, const char* fn, int* out, size_t* count) {
+  if (!v.IsArray()) return !ThrowIf(env, std::string(fn) + ": fds must be an array");
+  Napi::Array list = v.As<Napi::Array>();
+  const uint32_t n = list.Length();  // once: a getter run by Get() could grow the array
+  if (n > kMaxFrameFds) {
+    return !ThrowIf(env, std::string(fn) + ": at most " + std::to_string(kMaxFrameFds) + " fds per frame");
+  }
+  const std::string what = std::string(fn) + ": every fd";
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value item = list.Get(i);
+    if (env.IsExceptionPending()) return false;
+    if (ThrowIf(env, CheckFd(item, what.c_str(), &out[i]))) return false;
+  }
+  *count = n;
+  return true;
+}
+
+// Fills control (at least CMSG_SPACE(sizeof(int) * count) bytes) with one SCM_RIGHTS message.
+void PutFds(struct msghdr* msg, char* control, const int* fds, size_t count) {
+  msg->msg_control = control;
+  msg->msg_controllen = CMSG_SPACE(sizeof(int) * count);
+  struct cmsghdr* c = CMSG_FIRSTHDR(msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
+}
+
 // ---- sendFrame(fd, data, fds, timeoutMs) -----------------------------------------------------
 
 Napi::Value SendFrame(const Napi::CallbackInfo& info) {
@@ -506,22 +544,9 @@ Napi::Value SendFrame(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
-  if (!info[2].IsArray()) {
-    ThrowIf(env, "sendFrame: fds must be an array");
-    return env.Undefined();
-  }
-  Napi::Array fdArray = info[2].As<Napi::Array>();
-  if (fdArray.Length() > kMaxFrameFds) {
-    ThrowIf(env, "sendFrame: at most " + std::to_string(kMaxFrameFds) + " fds per frame");
-    return env.Undefined();
-  }
   int fds[kMaxFrameFds];
-  const size_t fdCount = fdArray.Length();
-  for (uint32_t i = 0; i < fdCount; i++) {
-    Napi::Value v = fdArray.Get(i);
-    if (env.IsExceptionPending()) return env.Undefined();
-    if (ThrowIf(env, CheckFd(v, "sendFrame: every fd", &fds[i]))) return env.Undefined();
-  }
+  size_t fdCount = 0;
+  if (!ReadFds(env, info[2], "sendFrame", fds, &fdCount)) return env.Undefined();
   if (ThrowIf(env, CheckInt(info[3], "sendFrame: timeoutMs", 0, kMaxTimeoutMs, &timeoutMs))) {
     return env.Undefined();
   }
@@ -557,13 +582,7 @@ Napi::Value SendFrame(const Napi::CallbackInfo& info) {
     msg.msg_iovlen = 2 - first;
     if (!fdsSent) {
       // The fds ride on the first sendmsg that moves any bytes, i.e. with the header.
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fdCount);
-      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fdCount);
-      std::memcpy(CMSG_DATA(c), fds, sizeof(int) * fdCount);
+      PutFds(&msg, control.bytes, fds, fdCount);
     }
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
@@ -606,6 +625,301 @@ Napi::Value SendFrame(const Napi::CallbackInfo& info) {
     }
   }
   return env.Undefined();
+}
+
+// ---- recvSome(fd, maxBytes, maxFds) ----------------------------------------------------------
+// One non-blocking recvmsg: what the socket holds now, up to maxBytes, with the fds that came
+// with it. No framing: the caller assembles frames (see src/helper/connection.ts). Nothing to
+// read yet gives empty data with eof false; the end of the stream gives eof true.
+
+Napi::Value RecvSome(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  int64_t maxBytes = 0, maxFds = 0;
+  if (ThrowIf(env, CheckFd(info[0], "recvSome: fd", &fd))) return env.Undefined();
+  if (ThrowIf(env, CheckInt(info[1], "recvSome: maxBytes", 1, kMaxFrameBytes, &maxBytes))) return env.Undefined();
+  if (ThrowIf(env, CheckInt(info[2], "recvSome: maxFds", 0, kMaxFrameFds, &maxFds))) return env.Undefined();
+
+  std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[static_cast<size_t>(maxBytes)]);
+  if (!buf) {
+    ThrowCode(env, "ENOMEM", "recvSome: cannot allocate " + std::to_string(maxBytes) + " bytes");
+    return env.Undefined();
+  }
+  union {
+    struct cmsghdr align;
+    char bytes[kControlBytes];
+  } control;
+  std::vector<int> fds;
+  fds.reserve(kControlBytes / sizeof(int) + 1);
+  ssize_t n = -1;
+  struct msghdr msg;
+  for (;;) {
+    std::memset(&control, 0, sizeof control);
+    struct iovec iov;
+    iov.iov_base = buf.get();
+    iov.iov_len = static_cast<size_t>(maxBytes);
+    std::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      n = -1;
+      break;
+    }
+    ThrowErrno(env, err, "recvSome: recvmsg");
+    return env.Undefined();
+  }
+  if (n >= 0) {
+    CollectFds(&msg, &fds);
+    if (msg.msg_flags & MSG_CTRUNC) {
+      CloseAll(&fds);
+      ThrowCode(env, "ETOOMANYFDS", "recvSome: peer sent more fds than fit in one message (" +
+                                        std::to_string(kMaxFrameFds) + ")");
+      return env.Undefined();
+    }
+    if (fds.size() > static_cast<size_t>(maxFds)) {
+      const size_t count = fds.size();
+      CloseAll(&fds);
+      ThrowCode(env, "ETOOMANYFDS", "recvSome: peer sent " + std::to_string(count) + " fds, the limit is " +
+                                        std::to_string(maxFds));
+      return env.Undefined();
+    }
+    if (n == 0) CloseAll(&fds);  // a stream cannot carry fds without bytes; nothing to keep
+  }
+
+  const size_t got = n > 0 ? static_cast<size_t>(n) : 0;
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Buffer<uint8_t> data = got > 0 ? Napi::Buffer<uint8_t>::Copy(env, buf.get(), got) : Napi::Buffer<uint8_t>::New(env, 0);
+  if (!env.IsExceptionPending()) {
+    Napi::Array list = Napi::Array::New(env, fds.size());
+    for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), Napi::Number::New(env, fds[i]));
+    out.Set("data", data);
+    out.Set("fds", list);
+    out.Set("eof", Napi::Boolean::New(env, n == 0));
+  }
+  if (env.IsExceptionPending()) {
+    CloseAll(&fds);
+    return env.Undefined();
+  }
+  return out;  // the fds are JavaScript's from here on
+}
+
+// ---- sendSome(fd, data, fds) -----------------------------------------------------------------
+// One non-blocking sendmsg of as much of data as the socket takes now. Returns the bytes sent,
+// 0 when the socket is full (EAGAIN). fds, if any, ride with the first byte: once the call
+// returns more than 0 they are sent, and they must not be passed again with the rest.
+
+Napi::Value SendSome(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (ThrowIf(env, CheckFd(info[0], "sendSome: fd", &fd))) return env.Undefined();
+  if (!info[1].IsBuffer()) {
+    ThrowIf(env, "sendSome: data must be a Buffer");
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
+  if (data.Length() == 0) {
+    ThrowIf(env, "sendSome: data must not be empty");
+    return env.Undefined();
+  }
+  int fds[kMaxFrameFds];
+  size_t fdCount = 0;
+  if (!ReadFds(env, info[2], "sendSome", fds, &fdCount)) return env.Undefined();
+
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int) * kMaxFrameFds)];
+  } control;
+  std::memset(&control, 0, sizeof control);
+  struct iovec iov;
+  iov.iov_base = data.Data();
+  iov.iov_len = data.Length();
+  struct msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fdCount > 0) PutFds(&msg, control.bytes, fds, fdCount);
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return Napi::Number::New(env, static_cast<double>(n));
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    ThrowErrno(env, err, "sendSome: sendmsg");
+    return env.Undefined();
+  }
+}
+
+// ---- watchFd(fd, onEvent) --------------------------------------------------------------------
+// Readiness of an fd on the event loop (a uv_poll_t: epoll, no thread): onEvent(readable,
+// writable, error) runs on the main thread each loop turn the fd is ready for what
+// setInterest(readable, writable) asked (level-triggered: until the data is read or the
+// socket's buffer has room). error means libuv saw POLLERR and stopped watching; the next
+// recvSome/sendSome reports the socket's error, and setInterest starts watching again.
+//
+// Ordering: close() the watcher BEFORE the fd is closed. close() takes the fd out of epoll at
+// once (no event is delivered after it, not even one already fetched in the same loop turn);
+// the handle's memory is freed later in its uv_close callback. An fd closed while watched could
+// be reused by a new socket that the stale watcher would then report on. The fd is switched to
+// O_NONBLOCK, and no other libuv handle may be reading or writing it meanwhile (EEXIST): a
+// net.Socket opened with pauseOnConnect and never read from qualifies.
+
+// What the uv handle needs; it outlives the FdWatch's close() until libuv's close callback,
+// which may run after close() was called from inside onEvent.
+struct PollHandle {
+  uv_poll_t poll;
+  napi_env env = nullptr;
+  napi_ref owner = nullptr;  // the FdWatch JS object; strong while watching, so it outlives events
+  Napi::FunctionReference callback;
+  std::unique_ptr<Napi::AsyncContext> context;
+  int events = 0;
+};
+
+class FdWatch : public Napi::ObjectWrap<FdWatch> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdWatch",
+                       {
+                           InstanceMethod<&FdWatch::SetInterest>("setInterest"),
+                           InstanceMethod<&FdWatch::Close>("close"),
+                       });
+  }
+
+  explicit FdWatch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatch>(info) {
+    Napi::Env env = info.Env();
+    int fd = -1;
+    if (ThrowIf(env, CheckFd(info[0], "watchFd: fd", &fd))) return;
+    if (!info[1].IsFunction()) {
+      ThrowIf(env, "watchFd: onEvent must be a function");
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      ThrowCode(env, "EIO", "watchFd: no event loop");
+      return;
+    }
+    std::unique_ptr<PollHandle> h(new (std::nothrow) PollHandle());
+    if (!h) {
+      ThrowCode(env, "ENOMEM", "watchFd: out of memory");
+      return;
+    }
+    int r = uv_poll_init(loop, &h->poll, fd);  // touches the loop only when it succeeds
+    if (r < 0) {
+      ThrowCode(env, uv_err_name(r), "watchFd(" + std::to_string(fd) + "): " + uv_strerror(r));
+      return;
+    }
+    // From here the handle belongs to libuv's loop: it is released only through uv_close.
+    PollHandle* p = h.release();
+    p->poll.data = p;
+    p->env = env;
+    p->callback = Napi::Persistent(info[1].As<Napi::Function>());
+    p->context.reset(new Napi::AsyncContext(env, "ward.watchFd"));
+    if (napi_create_reference(env, info.This(), 1, &p->owner) != napi_ok) p->owner = nullptr;
+    handle_ = p;
+  }
+
+  ~FdWatch() override {
+    // With the handle still open this is the environment being torn down (while watching, the
+    // owner reference keeps the object alive): release the JS references now, while the
+    // environment still exists, and leave libuv only memory to free.
+    if (handle_ != nullptr) {
+      handle_->callback.Reset();
+      handle_->context.reset();
+      if (handle_->owner != nullptr) napi_delete_reference(handle_->env, handle_->owner);
+      handle_->owner = nullptr;
+      CloseHandle(handle_);
+      handle_ = nullptr;
+    }
+  }
+
+ private:
+  Napi::Value SetInterest(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsBoolean() || !info[1].IsBoolean()) {
+      ThrowIf(env, "setInterest: readable and writable must be booleans");
+      return env.Undefined();
+    }
+    if (handle_ == nullptr) return env.Undefined();  // closed: nothing to watch
+    const int events = (info[0].As<Napi::Boolean>().Value() ? UV_READABLE : 0) |
+                       (info[1].As<Napi::Boolean>().Value() ? UV_WRITABLE : 0);
+    if (events == handle_->events) return env.Undefined();
+    int r = events == 0 ? uv_poll_stop(&handle_->poll) : uv_poll_start(&handle_->poll, events, OnPoll);
+    if (r < 0) {
+      ThrowCode(env, uv_err_name(r), std::string("setInterest: ") + uv_strerror(r));
+      return env.Undefined();
+    }
+    handle_->events = events;
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) {
+      PollHandle* p = handle_;
+      handle_ = nullptr;
+      // The JS references go in the close callback: close() may run inside onEvent, whose
+      // MakeCallback still uses the async context until it returns.
+      CloseHandle(p);
+    }
+    return info.Env().Undefined();
+  }
+
+  // Stops watching now (epoll forgets the fd before this returns) and frees the handle later.
+  static void CloseHandle(PollHandle* p) {
+    uv_poll_stop(&p->poll);
+    p->events = 0;
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnClosed);
+  }
+
+  static void OnClosed(uv_handle_t* handle) {
+    PollHandle* p = static_cast<PollHandle*>(handle->data);
+    if (p->owner != nullptr || !p->callback.IsEmpty() || p->context) {
+      Napi::HandleScope scope(p->env);
+      p->callback.Reset();
+      p->context.reset();
+      if (p->owner != nullptr) napi_delete_reference(p->env, p->owner);  // the FdWatch may go now
+      p->owner = nullptr;
+    }
+    delete p;
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    PollHandle* p = static_cast<PollHandle*>(handle->data);
+    if (status < 0) p->events = 0;  // libuv stopped the handle (POLLERR)
+    if (p->callback.IsEmpty() || p->owner == nullptr) return;
+    Napi::Env env(p->env);
+    Napi::HandleScope scope(env);
+    napi_value self = nullptr;
+    if (napi_get_reference_value(p->env, p->owner, &self) != napi_ok || self == nullptr) return;
+    const bool error = status < 0;
+    napi_value args[3] = {
+        Napi::Boolean::New(env, !error && (events & UV_READABLE) != 0),
+        Napi::Boolean::New(env, !error && (events & UV_WRITABLE) != 0),
+        Napi::Boolean::New(env, error),
+    };
+    // MakeCallback: the microtasks (promise reactions) queued by onEvent run when it returns.
+    p->callback.MakeCallback(self, 3, args, *p->context);
+    // p may be closing now, but is not freed before OnClosed; do not touch it anyway.
+    if (env.IsExceptionPending()) {
+      Napi::Error err = env.GetAndClearPendingException();
+      napi_fatal_exception(env, err.Value());  // as for a throwing event handler: uncaughtException
+    }
+  }
+
+  PollHandle* handle_ = nullptr;
+};
+
+// watchFd(fd, onEvent): a new FdWatch; the constructor is kept for this and not exported.
+Napi::Value WatchFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* ctor = static_cast<Napi::FunctionReference*>(info.Data());
+  Napi::Object w = ctor->New({info[0], info[1]});
+  if (env.IsExceptionPending()) return env.Undefined();
+  return w;
 }
 
 // ---- connectUnix(path) -----------------------------------------------------------------------
@@ -802,6 +1116,11 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("recvFrame", Napi::Function::New(env, RecvFrame, "recvFrame"));
   exports.Set("sendFrame", Napi::Function::New(env, SendFrame, "sendFrame"));
+  exports.Set("recvSome", Napi::Function::New(env, RecvSome, "recvSome"));
+  exports.Set("sendSome", Napi::Function::New(env, SendSome, "sendSome"));
+  auto* watchCtor = new Napi::FunctionReference(Napi::Persistent(FdWatch::Define(env)));
+  env.AddCleanupHook([watchCtor]() { delete watchCtor; });
+  exports.Set("watchFd", Napi::Function::New(env, WatchFd, "watchFd", watchCtor));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));

@@ -36,10 +36,15 @@ export interface HelperOptions {
   selinux: SelinuxSetup;
 }
 
+/** Connections one user may hold open at once; more are refused with EDENIED (each costs an fd, never a thread). */
+export const MAX_CONNECTIONS_PER_USER = 64;
+
 export class Helper {
   private server: net.Server | undefined;
   readonly audit: AuditLog;
   readonly running = new Map<string, { uid: number }>();
+  /** Open connections per caller uid, for MAX_CONNECTIONS_PER_USER. */
+  private readonly connections = new Map<number, number>();
 
   constructor(readonly opts: HelperOptions) {
     this.audit = new AuditLog(opts.state.auditLog);
@@ -78,13 +83,26 @@ export class Helper {
   private async serve(socket: net.Socket): Promise<void> {
     socket.on('error', () => undefined);
     let conn: Connection;
+    let peer: Peer | undefined;
     try {
       const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
-      conn = new Connection(socket, identify(addon().peerCred(fd)));
+      peer = identify(addon().peerCred(fd));
+      conn = new Connection(socket, peer);
     } catch {
+      if (peer && peer.pidfd >= 0) closeFds([peer.pidfd]);
       socket.destroy();
       return;
     }
+    const uid = conn.peer.uid;
+    const open = this.connections.get(uid) ?? 0;
+    if (open >= MAX_CONNECTIONS_PER_USER) {
+      this.audit.append(conn.peer, '(connect)', 'ECONNLIMIT', 'deny', 'EDENIED');
+      conn.sendError('EDENIED', `you already have ${open} connections to the helper open, the most one user may; close some first`);
+      if (conn.peer.pidfd >= 0) closeFds([conn.peer.pidfd]);
+      conn.close();
+      return;
+    }
+    this.connections.set(uid, open + 1);
     try {
       while (!conn.isClosed) {
         let frame;
@@ -102,6 +120,9 @@ export class Helper {
     } finally {
       if (conn.peer.pidfd >= 0) closeFds([conn.peer.pidfd]);
       conn.close();
+      const left = (this.connections.get(uid) ?? 1) - 1;
+      if (left > 0) this.connections.set(uid, left);
+      else this.connections.delete(uid);
     }
   }
 

@@ -16,6 +16,23 @@ export interface Frame {
   fds: number[];
 }
 
+/** What one non-blocking recvmsg brought: bytes (empty when nothing was there yet), fds, end of stream. */
+export interface RecvChunk {
+  data: Buffer;
+  /** fds received with SCM_RIGHTS alongside these bytes, already O_CLOEXEC; the caller owns them. */
+  fds: number[];
+  /** True at the end of the stream (recvmsg returned 0); data is then empty. */
+  eof: boolean;
+}
+
+/** Readiness of one fd on the event loop (uv_poll): see watchFd. */
+export interface FdWatcher {
+  /** What to be told about; (false, false) stops watching until asked again. */
+  setInterest(readable: boolean, writable: boolean): void;
+  /** Stops watching at once; call it before the fd is closed. Later calls do nothing. */
+  close(): void;
+}
+
 export type FdType = 'file' | 'dir' | 'fifo' | 'socket' | 'char' | 'block' | 'symlink' | 'unknown';
 
 export interface FdInfo {
@@ -82,9 +99,30 @@ export interface Addon {
   /** Reads one frame: u32 big-endian length, then payload. Resolves null on clean EOF before a header. */
   recvFrame(fd: number, maxBytes: number, maxFds: number, timeoutMs: number): Promise<Frame | null>;
   sendFrame(fd: number, data: Buffer, fds: number[], timeoutMs: number): void;
+  /**
+   * One non-blocking recvmsg of at most maxBytes (1..16 MiB) and maxFds fds (0..16). Nothing to
+   * read: empty data, eof false. Throws with code ETOOMANYFDS (after closing what came) when more
+   * fds arrived than maxFds or than one message can hold, or with the errno name.
+   */
+  recvSome(fd: number, maxBytes: number, maxFds: number): RecvChunk;
+  /**
+   * One non-blocking sendmsg (MSG_NOSIGNAL) of as much of data (not empty) as the socket takes;
+   * returns the bytes sent, 0 when it is full. fds (at most 16) ride with the first byte: once
+   * this returns more than 0 they are sent. Throws with the errno name (EPIPE, ECONNRESET, ...).
+   */
+  sendSome(fd: number, data: Buffer, fds: number[]): number;
+  /**
+   * Watches fd on the event loop, no thread: onEvent runs on the main thread while the fd is
+   * ready for what setInterest asked (level-triggered; nothing until setInterest is called).
+   * error: libuv saw POLLERR and stopped watching; the next recvSome/sendSome reports why, and
+   * setInterest starts again. The fd becomes O_NONBLOCK, and no other libuv handle may read or
+   * write it meanwhile (EEXIST). Close the watcher before the fd: the fd number could otherwise
+   * be reused while still watched. Throwing from onEvent is an uncaught exception.
+   */
+  watchFd(fd: number, onEvent: (readable: boolean, writable: boolean, error: boolean) => void): FdWatcher;
   connectUnix(socketPath: string): number;
   close(fd: number): void;
-  /** shutdown(SHUT_RDWR): wakes a pending recvFrame with EOF; ENOTCONN is not an error. */
+  /** shutdown(SHUT_RDWR): the peer sees EOF, a pending recvFrame wakes with it; ENOTCONN is not an error. */
   shutdown(fd: number): void;
   fdInfo(fd: number): FdInfo;
   /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */

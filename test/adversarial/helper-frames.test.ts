@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifyAuditLog } from '../../src/helper/audit';
+import { MAX_CONNECTIONS_PER_USER } from '../../src/helper/server';
 import type { AuditRecord } from '../../src/schema/audit';
 import { MAX_REQUEST_BYTES } from '../../src/schema/protocol-limits';
 import { buildBusyboxAci } from '../lib/aci-builder';
@@ -484,8 +485,8 @@ describe('ward-helper answers hostile callers with error frames and keeps servin
       await aftermath('slowloris');
     });
 
-    // Each connection waiting for a frame holds one of the helper's libuv pool threads (64, set
-    // in bin/ward-helper) for up to REQUEST_TIMEOUT_MS: one user must not be able to take them all.
+    // A connection waiting for a frame must hold no shared resource (it once held one of the
+    // helper's libuv pool threads for up to REQUEST_TIMEOUT_MS): one user must not take them all.
     test('80 connections of one user that send nothing do not stop another user being served', async () => {
       const idle: RawClient[] = [];
       try {
@@ -500,7 +501,7 @@ describe('ward-helper answers hostile callers with error frames and keeps servin
       await aftermath('80 idle connections');
     });
 
-    // The helper's answers are written synchronously (sendFrame, SEND_TIMEOUT_MS): a caller whose
+    // The helper's answers once were written synchronously (sendFrame, up to 10 s): a caller whose
     // socket buffer is full must not hold up everyone else's requests meanwhile.
     test('a user that sends many requests and never reads the answers does not stall the helper for another user', async () => {
       const greedy = RawClient.connect(env.socket, 'a');
@@ -516,6 +517,31 @@ describe('ward-helper answers hostile callers with error frames and keeps servin
         greedy.close();
       }
       await aftermath('greedy caller');
+    });
+
+    test(`a user's connections beyond MAX_CONNECTIONS_PER_USER (${MAX_CONNECTIONS_PER_USER}) are refused with EDENIED; another user is served`, async () => {
+      const since = auditRecords().length;
+      const held: RawClient[] = [];
+      try {
+        for (let i = 0; i < MAX_CONNECTIONS_PER_USER; i++) held.push(RawClient.connect(env.socket, 'a'));
+        // The helper takes connections in order: the first MAX are in when this one arrives.
+        const extra = RawClient.connect(env.socket, 'a');
+        try {
+          const e = assertErrorFrame(await extra.recv(5000), 'EDENIED', 'connection over the limit');
+          assert.match(e.message, new RegExp(`${MAX_CONNECTIONS_PER_USER} connections`));
+          assertClosed(await extra.recv(5000), 'connection over the limit');
+        } finally {
+          extra.close();
+        }
+        await helloWorks(env, 'b', 5000);
+        // The connections held are served as usual.
+        assertHello(await held[0]!.request(HELLO, [], 5000), uidA, 'a connection within the limit');
+        await audited('connection limit', (r) => r.verb === '(connect)' && r.uid === uidA && r.decision === 'deny' && r.result === 'EDENIED', since);
+      } finally {
+        for (const c of held) c.close();
+      }
+      // Closed connections no longer count: aftermath's hello as ward-test-a is served.
+      await aftermath('connection limit');
     });
   });
 
