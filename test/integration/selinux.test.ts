@@ -163,7 +163,7 @@ describe('SELinux labels of pods through a real helper', () => {
     assert.deepEqual(mcsHeld(), [held.level.slice(3)], 'the restarted helper keeps the running pod\'s pair');
     const levels: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { seen } = await whileRunning('echo ready', (uuid) => podLabels(state(), uuid)!.level);
+      const { seen } = await whileRunning('echo ready; sleep 1', (uuid) => podLabels(state(), uuid)!.level);
       levels.push(seen);
     }
     for (const l of levels) assert.notEqual(l, held.level);
@@ -194,7 +194,7 @@ describe('SELinux labels of pods through a real helper', () => {
     assert.equal(u.code, 253);
     assert.match(u.stderr, /--selinux: unknown mode 'maybe'/);
     await restart(['--policy', policyFile(env, 'allow-off', { mode: 'force-files', allowOff: true })]);
-    const { seen, result } = await whileRunning('echo ready', (uuid) => ({
+    const { seen, result } = await whileRunning('echo ready; sleep 1', (uuid) => ({
       labels: podLabels(state(), uuid),
       upper: lgetfilecon(path.join(env.state, 'pods', uuid, 'upper')),
     }), ['--selinux=off']);
