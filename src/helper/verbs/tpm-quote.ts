@@ -7,9 +7,15 @@ import type { Connection } from '../connection';
 import { HelperError } from '../errors';
 import type { Helper } from '../server';
 
-/** Sends the log in pieces a frame always holds, whatever JSON escaping does to them. */
-function sendLog(conn: Connection, text: string): void {
-  for (let i = 0; i < text.length; i += LOG_PIECE_CHARS) conn.send({ ok: true, event: 'log', text: text.slice(i, i + LOG_PIECE_CHARS) });
+/**
+ * Sends the log in pieces a frame always holds, whatever JSON escaping does to them, each once
+ * the caller has taken the one before: a log of any size waits in memory a piece at a time.
+ */
+async function sendLog(conn: Connection, text: string): Promise<void> {
+  for (let i = 0; i < text.length && !conn.isClosed; i += LOG_PIECE_CHARS) {
+    conn.send({ ok: true, event: 'log', text: text.slice(i, i + LOG_PIECE_CHARS) });
+    await conn.drain();
+  }
 }
 
 export async function tpmQuote(helper: Helper, conn: Connection, req: z.infer<typeof TpmQuoteRequest>): Promise<string> {
@@ -21,14 +27,14 @@ export async function tpmQuote(helper: Helper, conn: Connection, req: z.infer<ty
   } catch (e) {
     throw new HelperError('ETPM', `the TPM could not attest: ${(e as Error).message}`);
   }
-  sendLog(conn, res.log);
+  await sendLog(conn, res.log);
   conn.send({ ok: true, event: 'quote', ...res.attestation });
   return `ok ${res.attestation.kind}`;
 }
 
 export async function tpmLog(helper: Helper, conn: Connection): Promise<string> {
   const text = await helper.opts.measurer.readLog();
-  sendLog(conn, text);
+  await sendLog(conn, text);
   conn.send({ ok: true, event: 'log-end' });
   return `ok ${Buffer.byteLength(text)} bytes`;
 }
