@@ -1,7 +1,6 @@
 // ward image extract|render [--rootfs-only] IMAGE DIR (render = extract: ward images have no
 // appc dependencies to merge).
 import type { Command } from 'commander';
-import { extractImage } from '../image/export';
 import { findImage, storeFor } from './store-arg';
 
 export function register(image: Command): void {
@@ -14,6 +13,7 @@ export function register(image: Command): void {
       .option('--rootfs-only', 'only the root filesystem')
       .action(async (ref: string, dir: string, opts: { rootfsOnly?: boolean }, cmd: Command) => {
         const store = storeFor(cmd);
+        const { extractImage } = await import('../image/export'); // tar-stream stays off the other commands' start-up
         await extractImage(store, findImage(store, ref), dir, Boolean(opts.rootfsOnly));
       });
   }
