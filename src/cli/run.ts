@@ -9,10 +9,10 @@ export function register(program: Command): void {
   program
     .command('run')
     .description('run an image as a pod in the foreground; ward exits with the app\'s status')
-    .argument('<image>', 'path of an ACI file')
+    .argument('<image>', 'an ACI file, an image in the store, an appc name, docker://, oci:, oci-archive: or docker-archive:')
     .argument('[args...]', 'arguments for the app, after --')
     .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
-    .option('--insecure-options <list>', 'run without: image (signature verification)')
+    .option('--insecure-options <list>', 'image (run unverified), tls (skip TLS checks when fetching), http (allow plain http); comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto (label the pod when SELinux is enabled), require (refuse to run unlabelled), off (only where the helper policy allows); default: the helper policy\'s')
     .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string }, cmd: Command) => {
