@@ -10,31 +10,15 @@ import { Connection, SEND_STALL_MS } from '../../src/helper/connection';
 import type { Peer } from '../../src/helper/peer';
 import { addon } from '../../src/native/addon';
 import { MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES } from '../../src/schema/protocol-limits';
+import { openFdCount, PausedServer } from '../lib/paused-socket';
 
 const native = addon();
 const peer: Peer = Object.freeze({ uid: 1000, gid: 1000, pid: 42, pidfd: -1, user: 'u', groups: ['ward'] });
 
-let tmp = '';
-let sockPath = '';
-let server: net.Server;
-const waiting: Array<(s: net.Socket) => void> = [];
+const paused = new PausedServer(native);
 
-before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-conn-'));
-  sockPath = path.join(tmp, 'helper.sock');
-  server = net.createServer({ pauseOnConnect: true }, (s) => {
-    s.on('error', () => undefined);
-    const take = waiting.shift();
-    if (take) take(s);
-    else s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-});
-
-after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(() => paused.start());
+after(() => paused.stop());
 
 interface Pair {
   conn: Connection;
@@ -45,8 +29,8 @@ interface Pair {
 }
 
 async function pair(): Promise<Pair> {
-  const accepted = new Promise<net.Socket>((resolve) => waiting.push(resolve));
-  const cfd = native.connectUnix(sockPath);
+  const accepted = paused.accepted();
+  const cfd = native.connectUnix(paused.socketPath);
   const conn = new Connection(await accepted, peer);
   let open = true;
   const closeCaller = () => {
@@ -63,9 +47,6 @@ function frame(body: Buffer | string): Buffer {
   return Buffer.concat([h, b]);
 }
 
-function openFdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Addon, FdWatcher } from '../../src/native/addon';
+import { openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
 
 const addonPath =
   process.env.WARD_ADDON ?? path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_addon.node');
@@ -17,68 +18,16 @@ const native = require(addonPath) as Addon;
 const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = fs.constants.O_NONBLOCK;
 
-let tmp = '';
-let sockPath = '';
-let server: net.Server;
-const waiting: Array<(s: net.Socket) => void> = [];
+const paused = new PausedServer(native);
 
-interface Conn {
-  /** Client end: a blocking fd from connectUnix. */
-  cfd: number;
-  /** Server end: the non-blocking fd of a paused libuv socket, as ward-helper has it. */
-  sfd: number;
-  sock: net.Socket;
-  closeClient(): void;
-  close(): void;
-}
+type Conn = SocketConn;
 
-before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-poll-'));
-  sockPath = path.join(tmp, 'ctl.sock');
-  server = net.createServer({ pauseOnConnect: true }, (s) => {
-    const take = waiting.shift();
-    if (take) take(s);
-    else s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-});
+before(() => paused.start());
+after(() => paused.stop());
 
-after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
 
-function accepted(): Promise<net.Socket> {
-  return new Promise<net.Socket>((resolve) => waiting.push(resolve));
-}
+const connect = (): Promise<Conn> => paused.connect();
 
-async function connect(): Promise<Conn> {
-  const next = accepted();
-  const cfd = native.connectUnix(sockPath);
-  const sock = await next;
-  const sfd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
-  let clientOpen = true;
-  const closeClient = (): void => {
-    if (clientOpen) {
-      clientOpen = false;
-      native.close(cfd);
-    }
-  };
-  return {
-    cfd,
-    sfd,
-    sock,
-    closeClient,
-    close() {
-      closeClient();
-      sock.destroy();
-    },
-  };
-}
-
-function openFdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
 
 function fdFlags(fd: number): number {
   const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
@@ -198,7 +147,7 @@ test('recvSome: more fds than one message can hold (MSG_CTRUNC) throws ETOOMANYF
     return;
   }
   const f = fs.openSync(__filename, 'r');
-  const next = accepted();
+  const next = paused.accepted();
   const py = spawn('python3', ['-c', `
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -206,7 +155,7 @@ s.connect(sys.argv[1])
 fd = os.open(sys.argv[2], os.O_RDONLY)
 socket.send_fds(s, [b"hello"], [fd] * 40)
 sys.stdin.read()
-`, sockPath, __filename], { stdio: ['pipe', 'inherit', 'inherit'] });
+`, paused.socketPath, __filename], { stdio: ['pipe', 'inherit', 'inherit'] });
   const sock = await next;
   try {
     const sfd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
@@ -479,7 +428,7 @@ function child(script: string, flags: string[] = []): { status: number | null; s
   const prelude = `
 const native = require(${JSON.stringify(addonPath)});
 const net = require('net');
-const p = ${JSON.stringify(path.join(tmp, `child-${process.hrtime.bigint()}.sock`))};
+const p = ${JSON.stringify(path.join(paused.dir, `child-${process.hrtime.bigint()}.sock`))};
 const srv = net.createServer({ pauseOnConnect: true }, (s) => { srv.close(); main(s, s._handle.fd); });
 srv.listen(p, () => { globalThis.cfd = native.connectUnix(p); });
 `;

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Addon } from '../../src/native/addon';
+import { openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
 
 const addonPath =
   process.env.WARD_ADDON ?? path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_addon.node');
@@ -19,65 +20,15 @@ const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const O_PATH = 0o10000000;
 const MiB = 1024 * 1024;
 
-let tmp = '';
-let sockPath = '';
-let server: net.Server;
-const waiting: Array<(s: net.Socket) => void> = [];
+const paused = new PausedServer(native);
 
-interface Conn {
-  /** Client end: a blocking fd from connectUnix. */
-  cfd: number;
-  /** Server end: the non-blocking fd of a paused libuv socket. */
-  sfd: number;
-  sock: net.Socket;
-  closeClient(): void;
-  close(): void;
-}
+type Conn = SocketConn;
 
-before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-sock-'));
-  sockPath = path.join(tmp, 'ctl.sock');
-  server = net.createServer({ pauseOnConnect: true }, (s) => {
-    const take = waiting.shift();
-    if (take) take(s);
-    else s.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-});
+before(() => paused.start());
+after(() => paused.stop());
 
-after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const connect = (): Promise<Conn> => paused.connect();
 
-async function connect(): Promise<Conn> {
-  const accepted = new Promise<net.Socket>((resolve) => waiting.push(resolve));
-  const cfd = native.connectUnix(sockPath);
-  const sock = await accepted;
-  const sfd = (sock as any)._handle.fd as number;
-  assert.ok(Number.isInteger(sfd) && sfd >= 0);
-  let clientOpen = true;
-  const closeClient = (): void => {
-    if (clientOpen) {
-      clientOpen = false;
-      native.close(cfd);
-    }
-  };
-  return {
-    cfd,
-    sfd,
-    sock,
-    closeClient,
-    close() {
-      closeClient();
-      sock.destroy();
-    },
-  };
-}
-
-function openFdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
 
 /** The open-file flags of fd as the kernel reports them (O_CLOEXEC included). */
 function fdFlags(fd: number): number {
@@ -137,11 +88,11 @@ test('connectUnix returns a blocking close-on-exec socket', async () => {
 });
 
 test('a frame with a file, a directory and a fifo round-trips in both directions', async () => {
-  const dir = path.join(tmp, 'd');
+  const dir = path.join(paused.dir, 'd');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(tmp, 'f.txt');
+  const file = path.join(paused.dir, 'f.txt');
   fs.writeFileSync(file, 'content');
-  const fifo = path.join(tmp, 'fifo');
+  const fifo = path.join(paused.dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   const fileFd = fs.openSync(file, 'r');
   const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
@@ -181,7 +132,7 @@ test('a frame with a file, a directory and a fifo round-trips in both directions
 test('fds arriving with several pieces of one frame are all collected', async () => {
   const c = await connect();
   const a = fs.openSync(__filename, 'r');
-  const b = fs.openSync(tmp, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const b = fs.openSync(paused.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     // A raw header announcing 16 bytes, then two 8-byte sendFrame calls, each with one fd.
     fs.writeSync(c.cfd, header(16));
@@ -413,7 +364,7 @@ test('sendFrame reports ETIMEDOUT, EPIPE and bad arguments', async () => {
 });
 
 test('connectUnix reports errno codes with the path in the message', () => {
-  const missing = path.join(tmp, 'missing.sock');
+  const missing = path.join(paused.dir, 'missing.sock');
   assert.throws(
     () => native.connectUnix(missing),
     (err: any) => err.code === 'ENOENT' && err.message.includes(missing),
@@ -421,7 +372,7 @@ test('connectUnix reports errno codes with the path in the message', () => {
   assert.throws(() => native.connectUnix('/' + 'x'.repeat(200)), { code: 'ENAMETOOLONG' });
   assert.throws(() => native.connectUnix('/tmp/a\0b'), TypeError);
   // A socket file with no listener: a child binds it and dies before anyone connects.
-  const stale = path.join(tmp, 'stale.sock');
+  const stale = path.join(paused.dir, 'stale.sock');
   try {
     execFileSync(process.execPath, [
       '-e',
@@ -445,10 +396,10 @@ test('close closes, and throws EBADF on a closed fd', () => {
 });
 
 test('fdInfo reports type, mode, owner, identity and access mode', () => {
-  const file = path.join(tmp, 'info.txt');
+  const file = path.join(paused.dir, 'info.txt');
   fs.writeFileSync(file, 'x');
   fs.chmodSync(file, 0o4751);
-  const link = path.join(tmp, 'info.link');
+  const link = path.join(paused.dir, 'info.link');
   fs.symlinkSync(file, link);
   const opened: number[] = [];
   const open = (p: string, flags: number | string): number => {
@@ -476,7 +427,7 @@ test('fdInfo reports type, mode, owner, identity and access mode', () => {
     assert.equal(p.opath, true);
     assert.equal(p.type, 'file');
     assert.equal(native.fdInfo(open(link, O_PATH | fs.constants.O_NOFOLLOW)).type, 'symlink');
-    assert.equal(native.fdInfo(open(tmp, O_PATH)).type, 'dir');
+    assert.equal(native.fdInfo(open(paused.dir, O_PATH)).type, 'dir');
     assert.equal(native.fdInfo(open('/dev/null', 'r')).type, 'char');
     const closed = fs.openSync(file, 'r');
     fs.closeSync(closed);
@@ -491,7 +442,7 @@ test('fdInfo reports type, mode, owner, identity and access mode', () => {
 test('sealedMemfd copies the file, digests it like node:crypto, and is sealed', () => {
   // Sizes around the SHA-256 block and padding boundaries, and one over the copy chunk.
   for (const size of [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 65536, MiB + 123]) {
-    const file = path.join(tmp, `blob-${size}`);
+    const file = path.join(paused.dir, `blob-${size}`);
     const content = crypto.randomBytes(size);
     fs.writeFileSync(file, content);
     const { fd, sha256: digest } = native.sealedMemfd(file, `ward-test-${size}`);
@@ -525,19 +476,19 @@ test('sealedMemfd copies the file, digests it like node:crypto, and is sealed', 
 });
 
 test('sealedMemfd refuses symlinks, non-regular files and missing paths', () => {
-  const target = path.join(tmp, 'target');
+  const target = path.join(paused.dir, 'target');
   fs.writeFileSync(target, 'x');
-  const link = path.join(tmp, 'link');
+  const link = path.join(paused.dir, 'link');
   fs.symlinkSync(target, link);
-  const fifo = path.join(tmp, 'fifo2');
+  const fifo = path.join(paused.dir, 'fifo2');
   execFileSync('mkfifo', [fifo]);
   const base = openFdCount();
   try {
     assert.throws(() => native.sealedMemfd(link, 'l'), { code: 'ELOOP' });
-    assert.throws(() => native.sealedMemfd(tmp, 'd'), { code: 'EINVAL' });
+    assert.throws(() => native.sealedMemfd(paused.dir, 'd'), { code: 'EINVAL' });
     assert.throws(() => native.sealedMemfd(fifo, 'p'), { code: 'EINVAL' }); // and does not hang
     assert.throws(
-      () => native.sealedMemfd(path.join(tmp, 'nope'), 'n'),
+      () => native.sealedMemfd(path.join(paused.dir, 'nope'), 'n'),
       (err: any) => err.code === 'ENOENT' && /sealedMemfd/.test(err.message),
     );
     assert.throws(() => native.sealedMemfd(target, 'a\0b'), TypeError);
