@@ -11,7 +11,7 @@ export function progressFor(out: NodeJS.WriteStream): PullProgress | undefined {
   return {
     layer(index, total, digest, size) {
       bars ??= new MultiBar(
-        { stream: out, format: ' layer {layer} {digest} [{bar}] {percentage}% {mib} MiB {rate} MiB/s', hideCursor: true, clearOnComplete: false },
+        { stream: out, format: ' layer {layer} {digest} [{bar}] {percentage}% {mib} MiB {rate} MiB/s', barsize: 20, hideCursor: true, clearOnComplete: false },
         Presets.shades_classic,
       );
       const start = Date.now();

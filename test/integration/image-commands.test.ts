@@ -32,6 +32,17 @@ describe('ward fetch and ward image', () => {
     assert.equal((await env.ward('a', ['fetch', aci2])).code, 0);
   });
 
+  test('two fetches of the same image at once both succeed and leave one consistent image', async () => {
+    const third = env.fixture('three.aci');
+    await buildBusyboxAci(third, { name: 'example.com/three' });
+    const [x, y] = await Promise.all([env.ward('a', ['fetch', third]), env.ward('a', ['fetch', third])]);
+    assert.equal(x.code, 0, x.stderr);
+    assert.equal(y.code, 0, y.stderr);
+    assert.equal(x.stdout, y.stdout);
+    assert.equal((await env.ward('a', ['image', 'verify'])).code, 0);
+    assert.equal((await env.ward('a', ['image', 'rm', x.stdout.trim()])).code, 0);
+  });
+
   test('image list: a table with a legend, and stable JSON', async () => {
     const t = await env.ward('a', ['image', 'list']);
     assert.equal(t.code, 0, t.stderr);

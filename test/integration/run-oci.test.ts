@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestEnv } from '../lib/env';
+import { spawn } from 'node:child_process';
+import { REPO, TestEnv, USERS } from '../lib/env';
 import { push, run, startRegistry, type Registry } from '../lib/registry';
 import { busyboxLayer, OciLayout } from '../lib/registry-images';
 import { compress, tarOf } from '../lib/layers';
@@ -51,6 +52,25 @@ describe('OCI and Docker images through ward run', () => {
     const manifest = await env.ward('a', ['image', 'cat-manifest', ref]);
     const m = JSON.parse(manifest.stdout) as { annotations: { name: string; value: string }[] };
     assert.ok(m.annotations.some((a) => a.name === 'appc.io/docker/manifesthash' && /^sha256:/.test(a.value)));
+  });
+
+  test('on a terminal, fetch shows a progress bar per layer; elsewhere it prints only the id', async () => {
+    const ref = `docker://${registry.host}/demo/busybox:v1`;
+    // script(1) gives ward a pseudo-terminal, as a person's shell would.
+    const cmd = `node ${JSON.stringify(path.join(REPO, 'bin', 'ward'))} --dir ${JSON.stringify(env.storeDir('b'))} --insecure-options=http fetch --pull-policy=update ${ref}`;
+    const r = await new Promise<{ out: string; code: number | null }>((resolve) => {
+      const child = spawn('setpriv', ['--reuid', USERS.b, '--regid', USERS.b, '--init-groups', '--', 'script', '-qec', cmd, '/dev/null'], {
+        env: { PATH: process.env.PATH, HOME: '/tmp', TERM: 'xterm' },
+      });
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', (code) => resolve({ out, code }));
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /layer 1\/1 [0-9a-f]{12} \[.*\] +\d+% [\d.]+ MiB [\d.]+ MiB\/s/);
+    const quiet = await env.ward('b', ['--insecure-options=http', 'fetch', '--pull-policy=update', ref]);
+    assert.equal(quiet.stderr, '');
+    assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
   });
 
   test('oci: layouts and docker-archive: files run too, and verify', async () => {
