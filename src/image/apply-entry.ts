@@ -2,7 +2,7 @@
 // No path is ever followed through a symlink: every parent is checked to be a real directory,
 // names with ".." or absolute names are refused, whiteouts remove only inside the tree.
 import fs from 'node:fs';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type tar from 'tar-stream';
 import type { ExtractLimits } from './limits';
 import type { KnownContent } from './tree-digest';
@@ -28,6 +28,12 @@ export interface EntryContext {
    * setgid bits are dropped.
    */
   owners: boolean;
+  /**
+   * Parents already found to be real directories ("/a/b"), so each is checked once, not once
+   * per entry below it. Emptied whenever anything in the tree is removed: only a removal can
+   * turn a checked directory into something else.
+   */
+  dirs?: Set<string>;
 }
 
 const WHITEOUT = '.wh.';
@@ -43,12 +49,8 @@ export class LayerState {
 }
 
 function lstatOrNull(p: string): fs.Stats | null {
-  try {
-    return fs.lstatSync(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
+  // Most targets do not exist yet: no exception (and its stack) for each of them.
+  return fs.lstatSync(p, { throwIfNoEntry: false }) ?? null;
 }
 
 /** Ensures every parent of parts is a real directory (never a symlink), creating missing ones. */
@@ -58,20 +60,23 @@ function safeParent(ctx: EntryContext, state: LayerState, parts: string[], entry
   for (const c of parts.slice(0, -1)) {
     p += '/' + c;
     rel += '/' + c;
+    if (ctx.dirs?.has(rel)) continue;
     const st = lstatOrNull(p);
     if (st === null) {
       fs.mkdirSync(p, { mode: 0o755 });
       state.created.add(rel);
     } else if (st.isSymbolicLink()) throw new UnsafeEntryError(`entry '${entry}' goes through the symlink '${rel}'`);
     else if (!st.isDirectory()) throw new UnsafeEntryError(`entry '${entry}' goes through '${rel}', which is not a directory`);
+    ctx.dirs?.add(rel);
   }
   return p;
 }
 
-function clearTarget(p: string, keepDir: boolean): void {
+function clearTarget(ctx: EntryContext, p: string, keepDir: boolean): void {
   const st = lstatOrNull(p);
   if (st === null) return;
   if (st.isDirectory() && keepDir) return;
+  ctx.dirs?.clear();
   fs.rmSync(p, { recursive: true, force: true });
 }
 
@@ -108,6 +113,7 @@ function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: 
   const dir = safeParent(ctx, state, parts, entry);
   const base = parts[parts.length - 1]!;
   const relDir = '/' + parts.slice(0, -1).join('/');
+  ctx.dirs?.clear();
   if (base === OPAQUE) {
     // Hide what lower layers put in this directory; keep what this layer already added.
     for (const name of fs.readdirSync(dir)) {
@@ -122,32 +128,49 @@ function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: 
   fs.rmSync(`${dir}/${victim}`, { recursive: true, force: true });
 }
 
-async function writeFile(target: string, h: tar.Header, stream: Readable, mode: number, ids: { uid: number; gid: number } | null): Promise<KnownContent> {
-  const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+/** Creates target, never through a symlink; whatever is already there (a lower layer's) is replaced. */
+function createFile(ctx: EntryContext, target: string, mode: number): number {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+  try {
+    return fs.openSync(target, flags, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  clearTarget(ctx, target, false);
+  return fs.openSync(target, flags, mode);
+}
+
+async function writeFile(ctx: EntryContext, target: string, h: tar.Header, stream: Readable, mode: number, ids: { uid: number; gid: number } | null): Promise<KnownContent> {
+  // Created with its permission bits (a new file's fd is writable whatever they say), so that
+  // fchmod and fchown are needed only when the umask, special bits or owners differ.
+  const fd = createFile(ctx, target, mode & 0o777);
   const hash = crypto.createHash('sha256');
   try {
     let written = 0;
     await new Promise<void>((resolve, reject) => {
-      const out = new Writable({
-        write(chunk: Buffer, _e, cb) {
-          try {
-            fs.writeSync(fd, chunk);
-            hash.update(chunk);
-            written += chunk.length;
-            cb();
-          } catch (e) {
-            cb(e as Error);
-          }
-        },
+      let failed = false;
+      stream.on('data', (chunk: Buffer) => {
+        if (failed) return;
+        try {
+          fs.writeSync(fd, chunk);
+          hash.update(chunk);
+          written += chunk.length;
+        } catch (e) {
+          failed = true;
+          reject(e as Error);
+        }
       });
-      out.on('error', reject);
-      out.on('finish', resolve);
-      stream.on('error', reject);
-      stream.pipe(out);
+      stream.on('end', () => resolve());
+      stream.on('error', (e) => {
+        failed = true;
+        reject(e);
+      });
     });
     if (written !== (h.size ?? 0)) throw new UnsafeEntryError(`entry '${h.name}' is shorter than its header says`);
-    if (ids) fs.fchownSync(fd, ids.uid, ids.gid);
-    fs.fchmodSync(fd, ids ? mode : mode & 0o1777);
+    const st = fs.fstatSync(fd);
+    if (ids && (st.uid !== ids.uid || st.gid !== ids.gid)) fs.fchownSync(fd, ids.uid, ids.gid);
+    const want = ids ? mode : mode & 0o1777;
+    if ((st.mode & 0o7777) !== want) fs.fchmodSync(fd, want);
     const mtime = h.mtime ?? new Date(0);
     fs.futimesSync(fd, mtime, mtime);
     return { size: written, sha256: hash.digest('hex') };
@@ -190,7 +213,7 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
   state.created.add('/' + parts.join('/'));
   switch (h.type) {
     case 'directory':
-      clearTarget(target, true);
+      clearTarget(ctx, target, true);
       if (lstatOrNull(target) === null) fs.mkdirSync(target, { mode: 0o700 });
       chown(target);
       ctx.dirModes.push([target, owners ? mode : mode & 0o1777, mtime]);
@@ -199,13 +222,12 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
     case 'contiguous-file':
       ctx.bytes += h.size ?? 0;
       if (ctx.bytes > limits.maxBytes) throw new UnsafeEntryError(`more than ${limits.maxBytes} bytes of files (raise limits.maxBytes in ~/.config/ward/config.json)`);
-      clearTarget(target, false);
-      ctx.contents.set('./' + parts.join('/'), await writeFile(target, h, stream, mode, owners));
+      ctx.contents.set('./' + parts.join('/'), await writeFile(ctx, target, h, stream, mode, owners));
       return;
     case 'symlink': {
       const link = h.linkname ?? '';
       if (link === '' || link.length > limits.maxPathLength || link.includes('\u0000')) throw new UnsafeEntryError(`symlink '${h.name}' has a bad target`);
-      clearTarget(target, false);
+      clearTarget(ctx, target, false);
       fs.symlinkSync(link, target);
       chown(target);
       return drain(stream);
@@ -217,7 +239,7 @@ export async function applyEntry(h: tar.Header, stream: Readable, kind: 'aci' | 
       const st = lstatOrNull(src);
       if (st === null || !st.isFile()) throw new UnsafeEntryError(`hardlink '${h.name}' must point to a regular file extracted before it`);
       if (src === target) return drain(stream);
-      clearTarget(target, false);
+      clearTarget(ctx, target, false);
       fs.linkSync(src, target);
       const content = ctx.contents.get('./' + lparts.join('/'));
       if (content) ctx.contents.set('./' + parts.join('/'), content);
