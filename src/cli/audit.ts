@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { WardError } from '../image/errors';
 import { DEFAULT_NV_INDEX } from '../schema/tpm-defaults';
 import type { AuditHeadEvent } from '../schema/tpm-log';
+import { checkQuoteFile } from './quote-check';
 
 interface Opts {
   quote?: string;
@@ -19,24 +20,8 @@ type Anchors = (AuditHeadEvent & { recnum: number })[] | { refused: string };
 
 async function anchorsFrom(opts: Opts): Promise<Anchors> {
   if (!opts.quote) return [];
-  // Loaded here, not at start: the verifier pulls in zod.
-  const { AkError, loadAk, parseTargetArg, verifyQuote } = await import('../trust/attest');
   if (!opts.ak || !opts.nonce) throw new WardError('EUSAGE', '--quote needs --ak and --nonce, as for ward tpm verify');
-  const target = parseTargetArg(opts.target);
-  if (!target) throw new WardError('EUSAGE', `--target ${opts.target}: give nv:0x01xxxxxx or pcr:0..23`);
-  let ak;
-  try {
-    ak = loadAk(fs.readFileSync(opts.ak));
-  } catch (e) {
-    throw new WardError('EUSAGE', `--ak ${opts.ak}: ${e instanceof AkError ? e.message : (e as Error).message}`);
-  }
-  let bundle: unknown;
-  try {
-    bundle = JSON.parse(fs.readFileSync(opts.quote, 'utf8'));
-  } catch (e) {
-    bundle = { unreadable: (e as Error).message };
-  }
-  const v = verifyQuote(bundle, ak, opts.nonce, { target, allowLost: opts.allowLost === true });
+  const v = await checkQuoteFile(opts.quote, { ak: opts.ak, nonce: opts.nonce, target: opts.target, allowLost: opts.allowLost });
   if (!v.ok) return { refused: `the quote does not verify: ${v.reason}` };
   return v.auditHeads;
 }

@@ -1,10 +1,9 @@
 // ward tpm verify --ak FILE --nonce HEX [--target nv:INDEX|pcr:N] [--allow-lost] [--format table|json] FILE
 // Offline: no TPM and no helper needed. Exit 0 verified, 1 refused (with the reason).
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
 import { DEFAULT_NV_INDEX } from '../schema/tpm-defaults';
 import { parseFormat, printTable } from './format';
+import { checkQuoteFile } from './quote-check';
 
 export function register(tpm: Command): void {
   tpm
@@ -18,23 +17,8 @@ export function register(tpm: Command): void {
     .option('--format <format>', 'table or json', 'table')
     .action(async (file: string, opts: { ak: string; nonce: string; target: string; allowLost?: boolean; format: string }) => {
       const format = parseFormat(opts.format);
-      // Loaded here, not at start: the verifier pulls in zod.
-      const { AkError, describeTarget, loadAk, parseTargetArg, verifyQuote } = await import('../trust/attest');
-      const target = parseTargetArg(opts.target);
-      if (!target) throw new WardError('EUSAGE', `--target ${opts.target}: give nv:0x01xxxxxx or pcr:0..23`);
-      let ak;
-      try {
-        ak = loadAk(fs.readFileSync(opts.ak));
-      } catch (e) {
-        throw new WardError('EUSAGE', `--ak ${opts.ak}: ${e instanceof AkError ? e.message : (e as Error).message}`);
-      }
-      let bundle: unknown;
-      try {
-        bundle = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch (e) {
-        bundle = { unreadable: (e as Error).message };
-      }
-      const v = verifyQuote(bundle, ak, opts.nonce, { target, allowLost: opts.allowLost === true });
+      const { describeTarget } = await import('../trust/attest');
+      const v = await checkQuoteFile(file, opts);
       if (format === 'json') process.stdout.write(JSON.stringify(v, null, 2) + '\n');
       if (!v.ok) {
         process.stderr.write(`ward: tpm verify: not verified: ${v.reason}\n`);

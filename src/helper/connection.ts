@@ -195,27 +195,29 @@ export class Connection {
     }
   }
 
-  /** Settles the pending receive with a frame or null; fds of a frame never delivered are closed. */
-  private endReading(frame: Frame | null): void {
+  /** Ends the pending receive: its timers stop and the fds of a frame never delivered are closed. */
+  private takeReading() {
     const r = this.reading;
-    if (!r) return;
+    if (!r) return null;
     this.reading = null;
     if (r.idleTimer) clearTimeout(r.idleTimer);
     if (r.frameTimer) clearTimeout(r.frameTimer);
     closeFds(r.fds);
     r.fds = [];
+    return r;
+  }
+
+  /** Settles the pending receive with a frame or null; fds of a frame never delivered are closed. */
+  private endReading(frame: Frame | null): void {
+    const r = this.takeReading();
+    if (!r) return;
     r.resolve(frame);
     this.updateInterest();
   }
 
   private failReading(code: string, message: string): void {
-    const r = this.reading;
+    const r = this.takeReading();
     if (!r) return;
-    this.reading = null;
-    if (r.idleTimer) clearTimeout(r.idleTimer);
-    if (r.frameTimer) clearTimeout(r.frameTimer);
-    closeFds(r.fds);
-    r.fds = [];
     r.reject(frameError(code, message));
     this.updateInterest();
   }

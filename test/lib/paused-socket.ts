@@ -80,3 +80,10 @@ export class PausedServer {
 export function openFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
+
+/** The open-file flags of fd as the kernel reports them (O_CLOEXEC included). */
+export function fdFlags(fd: number): number {
+  const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  if (!m?.[1]) throw new Error(`no flags line for fd ${fd}`);
+  return parseInt(m[1], 8);
+}

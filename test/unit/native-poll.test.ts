@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Addon, FdWatcher } from '../../src/native/addon';
-import { openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
+import { fdFlags, openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
 
 const addonPath =
   process.env.WARD_ADDON ?? path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_addon.node');
@@ -25,15 +25,7 @@ type Conn = SocketConn;
 before(() => paused.start());
 after(() => paused.stop());
 
-
 const connect = (): Promise<Conn> => paused.connect();
-
-
-function fdFlags(fd: number): number {
-  const m = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-  assert.ok(m && m[1], `no flags line for fd ${fd}`);
-  return parseInt(m[1], 8);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Addon } from '../../src/native/addon';
-import { openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
+import { fdFlags, openFdCount, PausedServer, type SocketConn } from '../lib/paused-socket';
 
 const addonPath =
   process.env.WARD_ADDON ?? path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_addon.node');
@@ -28,15 +28,6 @@ before(() => paused.start());
 after(() => paused.stop());
 
 const connect = (): Promise<Conn> => paused.connect();
-
-
-/** The open-file flags of fd as the kernel reports them (O_CLOEXEC included). */
-function fdFlags(fd: number): number {
-  const text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  const m = /^flags:\s+([0-7]+)$/m.exec(text);
-  assert.ok(m && m[1], `no flags line for fd ${fd}`);
-  return parseInt(m[1], 8);
-}
 
 function header(length: number): Buffer {
   const b = Buffer.alloc(4);
