@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { WardError } from '../image/errors';
 import { defaultStoreDir } from '../image/store';
 import { DEFAULT_SOCKET } from '../pod/client';
+import { DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG, defaultUserConfig, type ConfigDirs } from '../trust/dirs';
 /** image: run unverified (the helper checks this one too); tls, http: fetching only. */
 export const INSECURE_OPTIONS = ['image', 'tls', 'http'] as const;
 export type InsecureFlag = (typeof INSECURE_OPTIONS)[number];
@@ -23,9 +24,10 @@ export function parseInsecure(list: string | undefined): InsecureFlag[] {
   return [...new Set(out)];
 }
 
-export function globals(cmd: Command): { dir: string; socket: string; insecureOptions: InsecureFlag[] } {
-  const o = cmd.optsWithGlobals() as { dir?: string; helperSocket?: string; insecureOptions?: string };
+export function globals(cmd: Command): { dir: string; socket: string; insecureOptions: InsecureFlag[]; config: ConfigDirs } {
+  const o = cmd.optsWithGlobals() as { dir?: string; helperSocket?: string; insecureOptions?: string; systemConfig?: string; localConfig?: string; userConfig?: string };
   return {
+    config: { system: o.systemConfig ?? DEFAULT_SYSTEM_CONFIG, local: o.localConfig ?? DEFAULT_LOCAL_CONFIG, user: o.userConfig ?? defaultUserConfig() },
     dir: o.dir ?? defaultStoreDir(),
     socket: o.helperSocket ?? process.env.WARD_HELPER_SOCKET ?? DEFAULT_SOCKET,
     insecureOptions: parseInsecure(o.insecureOptions),
