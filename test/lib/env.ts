@@ -31,6 +31,9 @@ export class TestEnv {
   readonly socket: string;
   readonly state: string;
   readonly fixtures: string;
+  /** The trust configuration dirs every `ward` of this env uses (never the host's /usr/lib/ward and /etc/ward). */
+  readonly systemConfig: string;
+  readonly localConfig: string;
   private helper: ChildProcess | null = null;
   helperLog = '';
 
@@ -44,6 +47,11 @@ export class TestEnv {
     this.fixtures = path.join(this.dir, 'fixtures');
     fs.mkdirSync(path.join(this.dir, 'run'), { mode: 0o755 });
     fs.mkdirSync(this.fixtures, { mode: 0o755 });
+    this.systemConfig = path.join(this.dir, 'config', 'system');
+    this.localConfig = path.join(this.dir, 'config', 'local');
+    fs.mkdirSync(this.systemConfig, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(this.localConfig, { recursive: true, mode: 0o755 });
+    fs.chmodSync(path.join(this.dir, 'config'), 0o755);
     for (const u of Object.values(USERS)) {
       const a = account(u);
       const home = path.join(this.dir, 'users', u);
@@ -103,6 +111,11 @@ export class TestEnv {
     return this.helper?.pid;
   }
 
+  /** The test user's own trust configuration dir (the default --user-config under its HOME). */
+  userConfig(user: TestUser): string {
+    return path.join(this.dir, 'users', USERS[user], '.config', 'ward');
+  }
+
   storeDir(user: TestUser): string {
     return path.join(this.dir, 'users', USERS[user], 'store');
   }
@@ -110,7 +123,7 @@ export class TestEnv {
   /** Runs `ward ARGS` as the test user, with our socket and the user's store. */
   ward(user: TestUser, args: string[], opts: { input?: Buffer | string; onSpawn?: (c: ChildProcess) => void; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<WardResult> {
     const name = USERS[user];
-    const child = spawn('setpriv', ['--reuid', name, '--regid', name, '--init-groups', '--', process.execPath, WARD, '--dir', this.storeDir(user), '--helper-socket', this.socket, ...args], {
+    const child = spawn('setpriv', ['--reuid', name, '--regid', name, '--init-groups', '--', process.execPath, WARD, '--dir', this.storeDir(user), '--helper-socket', this.socket, '--system-config', this.systemConfig, '--local-config', this.localConfig, ...args], {
       cwd: '/',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: path.join(this.dir, 'users', name), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
