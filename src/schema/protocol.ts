@@ -85,6 +85,7 @@ export const ErrorCode = z.enum([
   'ELAUNCH',     // ward-stage1 failed to set the pod up
   'ESELINUX',    // SELinux required but not enabled (or not enforcing), or labelling failed
   'ETPM',        // TPM measurement required by policy but failed, or no TPM to attest with
+  'ENETWORK',    // the pod's network could not be set up (CNI configuration or plugin failure)
   'EINTERNAL',   // the helper's own failure
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
