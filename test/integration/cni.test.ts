@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { attachNetworks, detachNetworks, readRecord } from '../../src/helper/net/attach';
 import { loadNetDir, networkCatalog } from '../../src/helper/net/networks';
 import { HelperError } from '../../src/helper/errors';
+import { hostsFile, resolveNetworks, resolvConf, setUpPodNetwork, tearDownPodNetwork } from '../../src/helper/net/pod-network';
 
 const CNI_PATH = '/usr/lib/cni';
 
@@ -215,5 +216,54 @@ describe('CNI networks', () => {
     } finally {
       ns.remove();
     }
+  });
+
+  test('a pod network: pinned in the pod dir, attached, and after every process of the pod is killed, torn down without a trace', async () => {
+    writeNet('30-podnet.conflist', { cniVersion: '1.0.0', name: 'podnet', plugins: [{ type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: randomSubnet(), dataDir: ipamDir } }] });
+    const podDir = fs.mkdtempSync(path.join(dir, 'pod-'));
+    const uuid = crypto.randomUUID();
+    const holder = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (fs.readlinkSync(`/proc/${holder.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net')) break;
+      }
+      const cat = networkCatalog(netDir, ipamDir);
+      const nets = resolveNetworks({ mode: 'cni', networks: ['podnet'] }, { host: false, networks: ['podnet'] }, cat);
+      const attached = await setUpPodNetwork({ uuid, podDir, pid: holder.pid!, networks: nets, ports: [], cniPath: CNI_PATH });
+      assert.equal(attached.length, 1);
+      assert.match(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(`${podDir}/netns`));
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+      await tearDownPodNetwork({ uuid, podDir, cniPath: CNI_PATH });
+      // Twice is harmless (gc after stop).
+      await tearDownPodNetwork({ uuid, podDir, cniPath: CNI_PATH });
+      assert.doesNotMatch(natRules(), new RegExp(uuid));
+      assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(`${podDir}/netns`));
+      assert.deepEqual(fs.readdirSync(podDir), []);
+    } finally {
+      holder.kill('SIGKILL');
+      fs.rmSync(path.join(netDir, '30-podnet.conflist'));
+    }
+  });
+
+  test('--net is checked against policy and the catalog', () => {
+    const cat = networkCatalog(netDir, ipamDir);
+    const deny = (e: unknown, code: string, re: RegExp) => e instanceof HelperError && e.code === code && re.test(e.message);
+    assert.deepEqual(resolveNetworks({ mode: 'none' }, { host: false, networks: [] }, cat), []);
+    assert.throws(() => resolveNetworks({ mode: 'host' }, { host: false, networks: '*' }, cat), (e) => deny(e, 'EDENIED', /does not allow you --net=host/));
+    assert.deepEqual(resolveNetworks({ mode: 'host' }, { host: true, networks: [] }, cat), []);
+    assert.throws(() => resolveNetworks({ mode: 'cni', networks: ['nope'] }, { host: false, networks: '*' }, cat), (e) => deny(e, 'ENETWORK', /no network named 'nope'; known: default, default-restricted/));
+    assert.throws(() => resolveNetworks({ mode: 'cni', networks: ['default-restricted'] }, { host: false, networks: ['default'] }, cat), (e) => deny(e, 'EDENIED', /not allow you the network 'default-restricted'/));
+    assert.throws(() => resolveNetworks({ mode: 'cni', networks: ['default', 'default'] }, { host: false, networks: '*' }, cat), /named twice/);
+    assert.equal(resolveNetworks({ mode: 'cni', networks: ['default'] }, { host: false, networks: ['default'] }, cat)[0]!.name, 'default');
+  });
+
+  test('/etc/hosts and resolv.conf for a pod', () => {
+    const attached = [{ network: 'default', ifName: 'eth0', result: { cniVersion: '1.0.0', ips: [{ address: '10.1.2.3/24' }], dns: { nameservers: ['10.1.2.1'], search: ['corp'] } } }];
+    assert.equal(hostsFile('web', attached), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.1.2.3\tweb\n');
+    assert.equal(resolvConf({ dns: [], search: [], options: [] }, attached), 'nameserver 10.1.2.1\nsearch corp\n');
+    assert.equal(resolvConf({ dns: ['9.9.9.9'], search: ['a.b'], options: ['ndots:2'] }, attached), 'nameserver 9.9.9.9\nsearch a.b\noptions ndots:2\n');
+    assert.equal(resolvConf({ dns: [], search: [], options: [] }, []), null);
   });
 });
