@@ -2,13 +2,21 @@
 // and turns failures into one line and an exit status.
 import { Command, CommanderError } from 'commander';
 import { WardError } from '../image/errors';
-import { register as registerAudit } from './audit';
 import { EXIT, exitCodeFor } from './exit-codes';
-import { register as registerFetch } from './fetch';
-import { register as registerImage } from './image';
-import { register as registerRun } from './run';
-import { register as registerTpm } from './tpm';
-import { register as registerVersion } from './version';
+
+type Register = (program: Command) => void;
+/**
+ * Every command, loaded only when named: `ward run` need not compile the image, TPM and audit
+ * commands (start-up time is a target). Help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, () => Register> = {
+  run: () => (require('./run') as typeof import('./run')).register,
+  fetch: () => (require('./fetch') as typeof import('./fetch')).register,
+  image: () => (require('./image') as typeof import('./image')).register,
+  tpm: () => (require('./tpm') as typeof import('./tpm')).register,
+  audit: () => (require('./audit') as typeof import('./audit')).register,
+  version: () => (require('./version') as typeof import('./version')).register,
+};
 
 const program = new Command('ward')
   .description('a security-hardened, privilege-separated container runtime')
@@ -21,12 +29,21 @@ const program = new Command('ward')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ward: ${s.slice(7)}` : s) })
   .showSuggestionAfterError(true);
-registerRun(program);
-registerFetch(program);
-registerImage(program);
-registerTpm(program);
-registerAudit(program);
-registerVersion(program);
+/** The command named on the command line: the first word that is not a global option or its value. */
+function commandName(args: string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return null;
+    if (!a.startsWith('-')) return a;
+    const opt = program.options.find((o) => o.long === a.split('=')[0] || o.short === a);
+    if (!opt) return null;
+    if ((opt.required || opt.optional) && !a.includes('=')) i++;
+  }
+  return null;
+}
+
+const named = commandName(process.argv.slice(2));
+for (const load of named && COMMANDS[named] ? [COMMANDS[named]] : Object.values(COMMANDS)) load()(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CommanderError) {
