@@ -6,7 +6,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitSock(env, exports);
   ward::InitSeccomp(env, exports);
   ward::InitSeal(env, exports);
-  ward::InitTpm(env, exports);
   ward::InitFileops(env, exports);
   return exports;
 }

@@ -145,6 +145,14 @@ export function addon(): Addon {
   return cached;
 }
 
+let cachedTpm: unknown;
+
+/** The TPM bindings (addon/tpm), a separate addon so that loading the main one links no tpm2-tss. */
+export function tpmAddon(): unknown {
+  cachedTpm ??= require(path.join(__dirname, '..', '..', '..', 'addon', 'build', 'Release', 'ward_tpm.node'));
+  return cachedTpm;
+}
+
 /** Path of the ward-stage1 binary built beside the addon. */
 export function stage1Path(): string {
   return path.join(__dirname, '..', '..', '..', 'addon', 'build', 'ward-stage1');

@@ -1,7 +1,7 @@
-// The typed face of the addon's Tpm object (addon/src/tpm.cc), and a client in front of it that
+// The typed face of the TPM addon's Tpm object (addon/tpm/tpm.cc), and a client in front of it that
 // runs one operation at a time, connects on demand, and gives up on a TPM that does not answer
 // in time (the hung operation keeps its own session; the next one connects afresh).
-import { addon } from './addon';
+import { tpmAddon } from './addon';
 
 export interface TpmBank {
   /** TPM algorithm id (TPM2_ALG_SHA256 = 0x000b, ...). */
@@ -115,7 +115,7 @@ export class TpmClient {
       const work = (async () => {
         if (!this.native) {
           const generation = this.generation;
-          const Tpm = (addon() as unknown as { Tpm: NativeTpmClass }).Tpm;
+          const Tpm = (tpmAddon() as { Tpm: NativeTpmClass }).Tpm;
           const t = new Tpm();
           const { banks } = await t.connect(this.tcti);
           if (generation !== this.generation) {

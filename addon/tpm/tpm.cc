@@ -17,7 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "modules.h"
+#include <napi.h>
+
 #include "tpm_ops.h"
 
 namespace ward {
@@ -377,3 +378,12 @@ void InitTpm(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace ward
+
+// A separate addon: linking tpm2-tss costs every process that loads it a few milliseconds of
+// dynamic linking, and only the helper and the TPM commands need it.
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  ward::InitTpm(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(ward_tpm, InitModule)
