@@ -27,7 +27,7 @@ async function treeTar(store: Store, rec: ImageRecord, rootfsOnly: boolean, sink
   const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
     const child = spawn('unshare', ['--user', `--map-users=${ids.uid},0,65536`, `--map-groups=${ids.gid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
-      process.execPath, path.join(__dirname, 'extract-child.js'), '--export', rootfsOnly ? 'rootfs-only' : 'aci'], { stdio: ['ignore', 'pipe', 'pipe', dirFd] });
+      process.execPath, path.join(__dirname, '..', 'image', 'extract-child.js'), '--export', rootfsOnly ? 'rootfs-only' : 'aci'], { stdio: ['ignore', 'pipe', 'pipe', dirFd] });
     let err = '';
     child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4096)));
     const exited = new Promise<number | null>((res) => child.on('close', res));

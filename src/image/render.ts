@@ -53,7 +53,7 @@ function spawnInNamespace(ids: SubRanges, args: string[], stdio: StdioOptions): 
   return spawn(
     'unshare',
     ['--user', `--map-users=${ids.uid},0,65536`, `--map-groups=${ids.gid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
-      process.execPath, path.join(__dirname, 'extract-child.js'), ...args],
+      process.execPath, path.join(__dirname, '..', 'image', 'extract-child.js'), ...args],
     { stdio },
   );
 }

@@ -23,7 +23,7 @@ async function treeDigestOf(dir: string): Promise<string> {
   fs.chmodSync(dir, 0o777);
   try {
     const child = spawn('unshare', ['--user', `--map-users=${ids.uid},0,65536`, `--map-groups=${ids.gid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
-      process.execPath, path.join(__dirname, 'extract-child.js'), '--digest'], { stdio: ['ignore', 'pipe', 'pipe', dirFd] });
+      process.execPath, path.join(__dirname, '..', 'image', 'extract-child.js'), '--digest'], { stdio: ['ignore', 'pipe', 'pipe', dirFd] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
