@@ -8,6 +8,7 @@ import { register as registerFetch } from './fetch';
 import { register as registerImage } from './image';
 import { register as registerRun } from './run';
 import { register as registerTpm } from './tpm';
+import { register as registerTrust } from './trust';
 import { register as registerVersion } from './version';
 
 const program = new Command('ward')
@@ -25,6 +26,7 @@ registerRun(program);
 registerFetch(program);
 registerImage(program);
 registerTpm(program);
+registerTrust(program);
 registerAudit(program);
 registerVersion(program);
 
