@@ -92,6 +92,8 @@ export async function trustProblem(key: OpenPGP.PublicKey): Promise<string | nul
     signing = await key.getSigningKey(undefined, now, undefined, { ...config, minRSABits: 0 });
   } catch (e) {
     if (await key.isRevoked(undefined, undefined, now, config)) return 'the key is revoked';
+    const expires = await key.getExpirationTime(undefined, config).catch(() => null);
+    if (expires instanceof Date && expires.getTime() <= now.getTime()) return `the key expired on ${expires.toISOString()}`;
     return (e as Error).message.replace(/^Could not find valid signing key packet in key [0-9a-f]+:?\s*/i, '').trim() || 'it has no valid signing (sub)key';
   }
   return signingProblem(key, signing.getKeyID(), now, now);
