@@ -114,3 +114,11 @@ export function authorizeName(v: Verdict, name: string, what: string): void {
   if (v.scopes.some((s) => covers(s, name))) return;
   throw refuse(what, `it is named ${name} but signed by key ${v.signer}, which is trusted only for ${v.scopes.join(', ')}`, `trust the key for ${name} (ward trust --prefix=${name}) if its publisher owns that name`);
 }
+
+/** Checks a stored ACI again against today's keystore (ward image verify). */
+export async function verifyAciFile(dirs: ConfigDirs, file: string, sigBytes: Buffer, what: string, name: string): Promise<Verdict> {
+  const fs = await import('node:fs');
+  const { Readable } = await import('node:stream');
+  const prepared = await prepareAciVerify(dirs, sigBytes, what, name);
+  return verifyAciStream(prepared, Readable.toWeb(fs.createReadStream(file, { highWaterMark: 1 << 20 })) as ReadableStream<Uint8Array>);
+}

@@ -160,9 +160,15 @@ describe('ACI signatures and the keystore', () => {
       await refused(signed(keys.sys!), new RegExp(`signed by key ${keys.sys!.fingerprint}, which is not trusted`));
       const list = JSON.parse((await env.ward('a', ['trust', 'list', '--format=json'])).stdout) as { fingerprint: string }[];
       assert.ok(!list.some((k) => k.fingerprint === keys.sys!.fingerprint), 'trust list does not show a masked key');
+      // The image fetched while the key was trusted fails ward image verify now.
+      const v = await env.ward('a', ['image', 'verify']);
+      assert.equal(v.code, 250, v.stdout + v.stderr);
+      assert.match(v.stdout, new RegExp(`CHANGED .* example.com/foo/app: signature: .*signed by key ${keys.sys!.fingerprint}, which is not trusted`));
     } finally {
       fs.rmSync(mask);
     }
+    const v = await env.ward('a', ['image', 'verify']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
   test('a verified ACI runs without --insecure-options; its signer is in the audit record', async () => {
