@@ -2,11 +2,12 @@
 // system and local config dirs (as an administrator would) or by `ward trust` in the user's, and
 // `ward fetch` / `ward run` as the unprivileged test users against a real helper.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildBusyboxAci } from '../lib/aci-builder';
-import { TestEnv, REPO, type TestUser } from '../lib/env';
+import { TestEnv, REPO, USERS, type TestUser } from '../lib/env';
 import { Gpg, type GpgKey } from '../lib/gpg';
 
 const DAY = 86400;
@@ -177,7 +178,7 @@ describe('ACI signatures and the keystore', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'verified\n');
     const audit = fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8');
-    assert.match(audit, new RegExp(`started [0-9a-f-]+ tree \\S+ signer ${keys.ed!.fingerprint} `));
+    assert.match(audit, new RegExp(`"result":"started [0-9a-f-]+ tree [^"]* signer ${keys.ed!.fingerprint}"`));
   });
 
   test('an unverified ACI runs only with --insecure-options=image; policy can forbid it for one user', async () => {
@@ -189,7 +190,7 @@ describe('ACI signatures and the keystore', () => {
     const insecure = await env.ward('a', ['run', '--insecure-options=image', file, '--', '-c', 'echo unverified']);
     assert.equal(insecure.code, 0, insecure.stderr);
     assert.equal(insecure.stdout, 'unverified\n');
-    assert.match(fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8'), /started [0-9a-f-]+ tree \S+ signer unverified /);
+    assert.match(fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8'), /"result":"started [0-9a-f-]+ tree [^"]* signer unverified"/);
     // Stored unverified, it still needs the flag to run.
     const stored = await env.ward('a', ['run', 'example.com/plain', '--', '-c', 'true']);
     assert.equal(stored.code, 250, stored.stderr);
@@ -251,5 +252,34 @@ describe('ACI signatures and the keystore', () => {
     const sec = await env.ward('a', ['trust', '--root', '--skip-fingerprint-review', secret]);
     assert.equal(sec.code, 250);
     assert.match(sec.stderr, /is a secret key/);
+  });
+
+  test('on a terminal, ward trust shows the fingerprint and user id and trusts only after "yes"', async () => {
+    const keyFile = env.fixture('tty.pub');
+    fs.writeFileSync(keyFile, gpg.exportPublic(keys.other!), { mode: 0o644 });
+    const home = path.join(env.dir, 'users', USERS.a);
+    // script(1) gives ward a pseudo-terminal, as a person's shell would; the answer is typed into it.
+    const cmd = ['node', path.join(REPO, 'bin', 'ward'), '--system-config', env.systemConfig, '--local-config', env.localConfig, 'trust', '--prefix=example.com/tty', keyFile].map((a) => JSON.stringify(a)).join(' ');
+    const answer = (text: string) =>
+      new Promise<{ out: string; code: number | null }>((resolve) => {
+        const child = spawn('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', 'script', '-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, HOME: home, TERM: 'dumb' } });
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('(yes/no)') && !child.stdin!.writableEnded) child.stdin!.end(`${text}\n`);
+        });
+        child.on('close', (code) => resolve({ out, code }));
+      });
+    const stored = path.join(env.userConfig('a'), 'trustedkeys', 'prefix.d', 'example.com', 'tty', keys.other!.fingerprint.toLowerCase());
+    const no = await answer('no');
+    assert.equal(no.code, 253, no.out);
+    assert.ok(no.out.includes(`fingerprint ${keys.other!.fingerprint}`), no.out);
+    assert.ok(no.out.includes(`user id     ${keys.other!.uid}`), no.out);
+    assert.match(no.out, /Trust this key to sign images named example.com\/tty or example.com\/tty\/\.\.\.\? \(yes\/no\)/);
+    assert.match(no.out, /not trusted: the review was declined/);
+    assert.ok(!fs.existsSync(stored));
+    const yes = await answer('yes');
+    assert.equal(yes.code, 0, yes.out);
+    assert.ok(fs.existsSync(stored), yes.out);
   });
 });
