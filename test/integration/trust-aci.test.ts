@@ -2,7 +2,7 @@
 // system and local config dirs (as an administrator would) or by `ward trust` in the user's, and
 // `ward fetch` / `ward run` as the unprivileged test users against a real helper.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -281,5 +281,19 @@ describe('ACI signatures and the keystore', () => {
     const yes = await answer('yes');
     assert.equal(yes.code, 0, yes.out);
     assert.ok(fs.existsSync(stored), yes.out);
+  });
+
+  test('ward trust run by root writes to the local dir, which every user\'s verification reads', async () => {
+    const key = gpg.makeKey('ed25519');
+    const keyFile = env.fixture('admin.pub');
+    fs.writeFileSync(keyFile, gpg.exportPublic(key), { mode: 0o644 });
+    const userDir = path.join(env.dir, 'root-user-config');
+    const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'ward'), '--system-config', env.systemConfig, '--local-config', env.localConfig, '--user-config', userDir, 'trust', '--prefix=example.com/admin', '--skip-fingerprint-review', keyFile], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const stored = path.join(env.localConfig, 'trustedkeys', 'prefix.d', 'example.com', 'admin', key.fingerprint.toLowerCase());
+    assert.ok(fs.existsSync(stored), r.stdout);
+    assert.ok(!fs.existsSync(userDir));
+    const list = JSON.parse((await env.ward('b', ['trust', 'list', '--format=json'])).stdout) as { fingerprint: string; layer: string }[];
+    assert.ok(list.some((k) => k.fingerprint === key.fingerprint && k.layer === 'local'));
   });
 });
