@@ -59,8 +59,12 @@ export function register(program: Command): void {
           bytes = await fetchKeyBytes(src, { insecure });
         } else {
           try {
-            bytes = fs.readFileSync(src.replace(/^file:\/\//, ''));
+            const file = src.replace(/^file:\/\//, '');
+            // Public keys are kilobytes; a huge file is a mistake, not a key.
+            if (fs.statSync(file).size > 1 << 20) throw new WardError('EUSAGE', `key ${src} is larger than 1 MiB; give a public key file`);
+            bytes = fs.readFileSync(file);
           } catch (e) {
+            if (e instanceof WardError) throw e;
             throw new WardError('EUSAGE', `cannot read key ${src}: ${(e as NodeJS.ErrnoException).code}; check the path`);
           }
         }

@@ -135,13 +135,19 @@ export async function importAciBlob(
   return rec;
 }
 
-/** The detached signature beside an ACI file (FILE.asc, as rkt), or null. */
+/** Longer than any detached signature: the verifier refuses what reaches it. */
+const MAX_SIGNATURE_READ = (1 << 20) + 1;
+
+/** The detached signature beside an ACI file (FILE.asc, as rkt), at most MAX_SIGNATURE_READ bytes, or null. */
 function readSignatureFile(file: string): Buffer | null {
   try {
     const fd = fs.openSync(`${file}.asc`, fs.constants.O_RDONLY);
     try {
       if (!fs.fstatSync(fd).isFile()) return null;
-      return fs.readFileSync(fd);
+      const buf = Buffer.alloc(MAX_SIGNATURE_READ);
+      let n = 0;
+      for (let got = 1; got > 0 && n < buf.length; n += got) got = fs.readSync(fd, buf, n, buf.length - n, null);
+      return buf.subarray(0, n);
     } finally {
       fs.closeSync(fd);
     }
