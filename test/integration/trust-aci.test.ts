@@ -178,7 +178,7 @@ describe('ACI signatures and the keystore', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'verified\n');
     const audit = fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8');
-    assert.match(audit, new RegExp(`"result":"started [0-9a-f-]+ tree [^"]* signer ${keys.ed!.fingerprint}"`));
+    assert.match(audit, new RegExp(`"result":"started [0-9a-f-]+ tree [^"]* signer ${keys.ed!.fingerprint} selinux `));
   });
 
   test('an unverified ACI runs only with --insecure-options=image; policy can forbid it for one user', async () => {
@@ -190,7 +190,7 @@ describe('ACI signatures and the keystore', () => {
     const insecure = await env.ward('a', ['run', '--insecure-options=image', file, '--', '-c', 'echo unverified']);
     assert.equal(insecure.code, 0, insecure.stderr);
     assert.equal(insecure.stdout, 'unverified\n');
-    assert.match(fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8'), /"result":"started [0-9a-f-]+ tree [^"]* signer unverified"/);
+    assert.match(fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8'), /"result":"started [0-9a-f-]+ tree [^"]* signer unverified selinux /);
     // Stored unverified, it still needs the flag to run.
     const stored = await env.ward('a', ['run', 'example.com/plain', '--', '-c', 'true']);
     assert.equal(stored.code, 250, stored.stderr);
