@@ -136,7 +136,7 @@ describe('ACI signatures and the keystore', () => {
     await refused(signed(keys.small!), new RegExp(`key ${keys.small!.fingerprint}: its RSA key has 1024 bits, fewer than 2048`));
   });
 
-  test('refused: one byte changed, a signature of another image, malformed armor', async () => {
+  test('refused: one byte changed, a signature of another image, a changed manifest, malformed armor', async () => {
     const changed = signed(keys.ed!);
     const bytes = fs.readFileSync(changed);
     bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
@@ -146,6 +146,13 @@ describe('ACI signatures and the keystore', () => {
     fs.copyFileSync(`${signed(keys.ed!)}.asc`, `${other}.asc`);
     fs.chmodSync(`${other}.asc`, 0o644);
     await refused(other, /the signature does not match its content/);
+    // The same image with one thing changed in its manifest, under the original's signature.
+    const edited = env.fixture('edited.aci');
+    await buildBusyboxAci(edited, { name: 'example.com/foo/app', exec: ['/bin/sh', '-c', 'echo edited'] });
+    const editedCopy = copy(edited);
+    fs.copyFileSync(`${signed(keys.ed!)}.asc`, `${editedCopy}.asc`);
+    fs.chmodSync(`${editedCopy}.asc`, 0o644);
+    await refused(editedCopy, /the signature does not match its content/);
     const junk = copy();
     fs.writeFileSync(`${junk}.asc`, '-----BEGIN PGP SIGNATURE-----\n\nnot base64 at all !!\n-----END PGP SIGNATURE-----\n', { mode: 0o644 });
     await refused(junk, /its signature is malformed/);
