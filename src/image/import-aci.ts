@@ -141,7 +141,8 @@ const MAX_SIGNATURE_READ = (1 << 20) + 1;
 /** The detached signature beside an ACI file (FILE.asc, as rkt), at most MAX_SIGNATURE_READ bytes, or null. */
 function readSignatureFile(file: string): Buffer | null {
   try {
-    const fd = fs.openSync(`${file}.asc`, fs.constants.O_RDONLY);
+    // O_NONBLOCK: a fifo put in its place must not hang the fetch (it is then refused as no file).
+    const fd = fs.openSync(`${file}.asc`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       if (!fs.fstatSync(fd).isFile()) return null;
       const buf = Buffer.alloc(MAX_SIGNATURE_READ);

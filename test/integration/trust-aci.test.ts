@@ -153,6 +153,12 @@ describe('ACI signatures and the keystore', () => {
     fs.copyFileSync(`${signed(keys.ed!)}.asc`, `${editedCopy}.asc`);
     fs.chmodSync(`${editedCopy}.asc`, 0o644);
     await refused(editedCopy, /the signature does not match its content/);
+    const huge = copy();
+    fs.writeFileSync(`${huge}.asc`, Buffer.alloc(3 << 20, 0x41), { mode: 0o644 });
+    await refused(huge, /its signature is \d+ bytes/);
+    const fifo = copy();
+    assert.equal(spawnSync('mkfifo', ['-m', '0644', `${fifo}.asc`]).status, 0);
+    await refused(fifo, /no signature at \S+\.asc/);
     const junk = copy();
     fs.writeFileSync(`${junk}.asc`, '-----BEGIN PGP SIGNATURE-----\n\nnot base64 at all !!\n-----END PGP SIGNATURE-----\n', { mode: 0o644 });
     await refused(junk, /its signature is malformed/);
