@@ -43,7 +43,8 @@ export async function readSignature(bytes: Buffer, what: string): Promise<OpenPG
 
 /**
  * Picks the trusted key that made the signature and checks it and the signature's own fields.
- * name: the image name when known before the bytes (discovery); only keys for it are then tried.
+ * name: the image name when known before the bytes (discovery): the signer must be trusted for it
+ * before a byte of the image is read.
  */
 export async function prepareAciVerify(dirs: ConfigDirs, sigBytes: Buffer, what: string, name?: string): Promise<PreparedVerify> {
   const { enums } = await pgp();
@@ -64,7 +65,8 @@ export async function prepareAciVerify(dirs: ConfigDirs, sigBytes: Buffer, what:
   const keyID = sig.issuerKeyID;
   const store = new Keystore(dirs);
   const files = store.list();
-  // Only keys that hold the issuer's (sub)key are loaded.
+  // Every trusted key is read (each file checked against its name); those holding the issuer's
+  // (sub)key are the candidates, with every scope they are trusted for.
   const candidates = new Map<string, { key: OpenPGP.PublicKey; scopes: Scope[] }>();
   for (const f of files) {
     const key = await readKeyFile(f.file, f.fingerprint);
