@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Register> = {
   image: () => (require('./image') as typeof import('./image')).register,
   tpm: () => (require('./tpm') as typeof import('./tpm')).register,
   audit: () => (require('./audit') as typeof import('./audit')).register,
+  trust: () => (require('./trust') as typeof import('./trust')).register,
   version: () => (require('./version') as typeof import('./version')).register,
 };
 

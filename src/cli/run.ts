@@ -12,13 +12,13 @@ export function register(program: Command): void {
     .argument('<image>', 'an ACI file, an image in the store, an appc name, docker://, oci:, oci-archive: or docker-archive:')
     .argument('[args...]', 'arguments for the app, after --')
     .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
-    .option('--insecure-options <list>', 'image (run unverified), tls (skip TLS checks when fetching), http (allow plain http); comma-separated')
+    .option('--insecure-options <list>', 'image (fetch and run unverified; the helper policy must allow it), tls (skip TLS checks when fetching), http (allow plain http); comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto (label the pod when SELinux is enabled), require (refuse to run unlabelled), off (only where the helper policy allows); default: the helper policy\'s')
     .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string }, cmd: Command) => {
       const g = globals(cmd);
       const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
-      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux) });
+      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux) });
       process.exitCode = code;
     });
 }

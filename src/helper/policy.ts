@@ -37,6 +37,11 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
   }
+  // The name comes from the kernel's uid through /etc/passwd, never from the request.
+  const own = peer.user ? policy.users[peer.user] : undefined;
+  if (own?.verbs) g.verbs = new Set(own.verbs);
+  if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
+  if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
   return g;
 }
 

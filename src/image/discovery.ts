@@ -72,6 +72,64 @@ export interface Discovered {
   pubkeys: string[];
 }
 
+/** A name covers itself and what is below it, by whole path segments. */
+function under(name: string, prefix: string): boolean {
+  return name === prefix || name.startsWith(`${prefix}/`);
+}
+
+const MAX_KEY_BYTES = 1024 * 1024;
+
+/**
+ * ac-discovery-pubkeys for a prefix (rkt's `trust --prefix` without a key): the key URLs the
+ * discovery pages of the prefix and its parents offer for it, longest page first. Keys come
+ * over https only (http with --insecure-options=http) and are reviewed before they are trusted.
+ */
+export async function discoverPubkeys(prefix: string, opts: Pick<FetchOptions, 'insecure'>): Promise<string[]> {
+  const scheme = opts.insecure.has('http') ? 'http' : 'https';
+  const http = new Http({ image: prefix, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
+  const tried: string[] = [];
+  try {
+    const parts = prefix.split('/');
+    for (let n = parts.length; n >= 1; n--) {
+      const url = new URL(`${scheme}://${parts.slice(0, n).join('/')}?ac-discovery=1`);
+      tried.push(url.href);
+      let html: string;
+      try {
+        const res = await http.send(url, {});
+        if (res.statusCode !== 200) {
+          discard(res);
+          continue;
+        }
+        html = (await readLimited(res, MAX_PAGE_BYTES, http.site(url), 'discovery page')).toString('utf8');
+      } catch {
+        continue;
+      }
+      const keys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(prefix, k.prefix)).map((k) => k.template);
+      if (keys.length > 0) return keys;
+    }
+  } finally {
+    http.close();
+  }
+  throw new WardError('ENOTFOUND', `no ac-discovery-pubkeys meta tag for ${prefix} (tried ${tried.join(', ')}); give the key file or URL`);
+}
+
+/** A public key's bytes from an https (or, with --insecure-options=http, http) URL. */
+export async function fetchKeyBytes(href: string, opts: Pick<FetchOptions, 'insecure'>): Promise<Buffer> {
+  const { get } = await import('./http-aci');
+  const url = new URL(href);
+  const http = new Http({ image: href, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
+  try {
+    const { res } = await get(http, url, {}, opts as FetchOptions, `key ${href}`);
+    if (res.statusCode !== 200) {
+      discard(res);
+      throw new WardError('ENOTFOUND', `key ${href}: the server answered ${res.statusCode}; check the URL`);
+    }
+    return await readLimited(res, MAX_KEY_BYTES, http.site(url), 'public key');
+  } finally {
+    http.close();
+  }
+}
+
 export async function discover(ref: AppcRef, opts: FetchOptions): Promise<Discovered> {
   const scheme = opts.insecure.has('http') ? 'http' : 'https';
   const http = new Http({ image: ref.name, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
@@ -95,12 +153,12 @@ export async function discover(ref: AppcRef, opts: FetchOptions): Promise<Discov
         continue;
       }
       // The longest prefix that covers the name wins, as in appc's reference implementation.
-      const matching = metaTags(html, 'ac-discovery').filter((t) => ref.name.startsWith(t.prefix)).sort((a, b) => b.prefix.length - a.prefix.length);
+      const matching = metaTags(html, 'ac-discovery').filter((t) => under(ref.name, t.prefix)).sort((a, b) => b.prefix.length - a.prefix.length);
       for (const t of matching) {
         const aci = fillTemplate(t.template, ref, 'aci');
         const signature = fillTemplate(t.template, ref, 'aci.asc');
         if (aci && signature) {
-          const pubkeys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => ref.name.startsWith(k.prefix)).map((k) => k.template);
+          const pubkeys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(ref.name, k.prefix)).map((k) => k.template);
           return { aci, signature, pubkeys };
         }
       }

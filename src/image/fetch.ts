@@ -14,6 +14,8 @@ export interface FetchOptions {
   insecure: ReadonlySet<string>;
   /** "unverified" until Trust verifies images. */
   signer: string;
+  /** The overlaid trust configuration dirs: ACIs are verified against their keystore unless insecure has 'image'. */
+  config?: import('../trust/dirs').ConfigDirs;
   authFile?: string;
   progress?: import('./pull').PullProgress;
 }
@@ -40,26 +42,30 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
     if (opts.pullPolicy === 'never') throw new WardError('EIMAGE', `no image '${ref}' in the store and --pull-policy=never forbids fetching it`);
     // Not in the store: an appc name, found through meta discovery (as rkt).
     const { discover, parseAppcRef } = await import('./discovery');
-    const found = await discover(parseAppcRef(ref), opts);
+    const appc = parseAppcRef(ref);
+    const found = await discover(appc, opts);
     const { fetchHttpAci } = await import('./http-aci');
-    return store.locked('shared', () => fetchHttpAci(store, found.aci, opts, ref));
+    return store.locked('shared', () => fetchHttpAci(store, found.aci, opts, ref, { signatureUrl: found.signature, name: appc.name }));
   }
   if (transport === 'file' && opts.pullPolicy !== 'update') {
     // The hot path of `ward run ./app.aci`: a file seen before, unchanged since, needs no import.
     const id = store.idForKey(store.statKey(ref.replace(/^file:\/\//, '')));
     const rec = id ? store.get(id) : null;
-    if (rec && store.blobs.has(rec.id)) return rec;
+    // An unverified record does not serve a fetch that verifies: the file is checked again.
+    if (rec && store.blobs.has(rec.id) && (opts.insecure.has('image') || rec.signer !== 'unverified')) return rec;
   }
   if (opts.pullPolicy !== 'update') {
     const known = transport === 'file' ? null : store.find(ref);
-    if (known) return known;
+    // An ACI URL stored unverified is fetched again (with its signature) when this fetch verifies.
+    if (known && (transport !== 'http' || opts.insecure.has('image') || known.signer !== 'unverified')) return known;
     if (opts.pullPolicy === 'never' && transport !== 'file') throw new WardError('EIMAGE', `image ${ref} is not in the store and --pull-policy=never forbids fetching it`);
   }
   return store.locked('shared', async () => {
     switch (transport) {
       case 'file': {
         const { importAciFile } = await import('./import-aci');
-        return importAciFile(store, ref.replace(/^file:\/\//, ''), opts.signer);
+        if (!opts.insecure.has('image') && !opts.config) throw new WardError('EINTERNAL', 'ACI verification needs the trust configuration dirs');
+        return importAciFile(store, ref.replace(/^file:\/\//, ''), opts.insecure.has('image') ? null : { dirs: opts.config! });
       }
       case 'http': {
         const { fetchHttpAci } = await import('./http-aci');

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { WardError } from './errors';
 import type { FetchOptions } from './fetch';
-import { importAciBlob } from './import-aci';
+import { importAciBlob, noSignature, recordServes, verifyBlob, type AciTrust } from './import-aci';
 import { discard, readLimited } from './registry/body';
 import { fail } from './registry/errors';
 import { Http } from './registry/http';
@@ -26,7 +26,7 @@ function checkScheme(url: URL, opts: FetchOptions, what: string): void {
 }
 
 /** One GET following redirects, each hop checked like the first. */
-async function get(http: Http, url: URL, headers: Record<string, string>, opts: FetchOptions, what: string): Promise<{ res: IncomingMessage; url: URL }> {
+export async function get(http: Http, url: URL, headers: Record<string, string>, opts: FetchOptions, what: string): Promise<{ res: IncomingMessage; url: URL }> {
   let at = url;
   for (let hop = 0; hop <= DEFAULT_REGISTRY_LIMITS.maxRedirects; hop++) {
     checkScheme(at, opts, what);
@@ -47,9 +47,8 @@ function maxAge(res: IncomingMessage): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** The detached signature at URL.asc, or null when there is none. */
-async function fetchSignature(http: Http, store: Store, url: URL, opts: FetchOptions, what: string): Promise<string | null> {
-  const sigUrl = new URL(`${url.href}.asc`);
+/** The detached signature's bytes, or null when there is none (404). */
+async function fetchSignature(http: Http, sigUrl: URL, opts: FetchOptions, what: string): Promise<Buffer | null> {
   const { res } = await get(http, sigUrl, {}, opts, what);
   if (res.statusCode === 404) {
     discard(res);
@@ -59,22 +58,39 @@ async function fetchSignature(http: Http, store: Store, url: URL, opts: FetchOpt
     discard(res);
     throw fail(http.site(sigUrl), 'ENETWORK', `answered ${res.statusCode} for the signature`, 'check the URL, or try again later');
   }
-  const bytes = await readLimited(res, MAX_SIGNATURE_BYTES, http.site(sigUrl), 'signature');
-  return store.blobs.write(Readable.from([bytes]), { alg: 'sha256', what: `the signature of ${what}` });
+  return readLimited(res, MAX_SIGNATURE_BYTES, http.site(sigUrl), 'signature');
 }
 
-export async function fetchHttpAci(store: Store, href: string, opts: FetchOptions, source = href): Promise<ImageRecord> {
+export interface HttpAciSource {
+  /** Where the signature is: URL.asc unless discovery's template said otherwise. */
+  signatureUrl?: string;
+  /** The image name when known before its bytes (discovery): only keys for it may sign. */
+  name?: string;
+}
+
+export async function fetchHttpAci(store: Store, href: string, opts: FetchOptions, source = href, from: HttpAciSource = {}): Promise<ImageRecord> {
   const url = new URL(href);
   const what = `image ${source}`;
   checkScheme(url, opts, what);
+  const trust: AciTrust = opts.insecure.has('image') ? null : { dirs: requireConfig(opts) };
   const previous = store.all().find((r) => r.remote?.url === url.href);
-  if (previous && opts.pullPolicy !== 'update') return previous;
-  if (previous?.remote?.maxAge !== undefined && Date.now() - Date.parse(previous.remote.fetchedAt) < previous.remote.maxAge * 1000) return previous;
+  const usable = previous && recordServes(previous, trust) ? previous : undefined;
+  if (usable && opts.pullPolicy !== 'update') return usable;
+  if (usable?.remote?.maxAge !== undefined && Date.now() - Date.parse(usable.remote.fetchedAt) < usable.remote.maxAge * 1000) return usable;
   const http = new Http({ image: source, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
   const key = crypto.createHash('sha256').update(url.href).digest('hex');
   // The ETag a partial download was made from: resuming is safe only against the same version.
   const etagFile = path.join(store.tmp, `partial-key-${key}.etag`);
   try {
+    // The signature first: without one (or with an untrusted signer) nothing is downloaded.
+    const sigUrl = new URL(from.signatureUrl ?? `${url.href}.asc`);
+    const sig = await fetchSignature(http, sigUrl, opts, what);
+    let prepared = null;
+    if (trust) {
+      if (!sig) throw noSignature(what, sigUrl.href);
+      const { prepareAciVerify } = await import('../trust/aci-verify');
+      prepared = await prepareAciVerify(trust.dirs, sig, what, from.name);
+    }
     let etag: string | undefined;
     let age: number | undefined;
     const id = await store.blobs.write(
@@ -108,16 +124,28 @@ export async function fetchHttpAci(store: Store, href: string, opts: FetchOption
     });
     fs.rmSync(etagFile, { force: true });
     const remote = { url: url.href, ...(etag ? { etag } : {}), ...(age !== undefined ? { maxAge: age } : {}), fetchedAt: new Date().toISOString() };
-    if (id === null) {
-      const rec = { ...previous!, remote };
-      store.put(rec);
-      return rec;
+    let blob = id;
+    if (blob === null) {
+      // Not modified: the record stands, unless it is unverified and this fetch verifies.
+      if (!prepared || previous!.signer !== 'unverified') {
+        const rec = { ...previous!, remote };
+        store.put(rec);
+        return rec;
+      }
+      blob = previous!.id;
     }
-    const signature = await fetchSignature(http, store, url, opts, what);
-    return importAciBlob(store, id, what, { transport: 'http', source, signer: opts.signer, remote, ...(signature ? { signature } : {}) });
+    // Downloads may resume across runs, so the bytes are verified from the finished blob.
+    const verdict = prepared ? await verifyBlob(store, blob, prepared) : null;
+    const signature = sig ? await store.blobs.write(Readable.from([sig]), { alg: 'sha256', what: `the signature of ${what}` }) : undefined;
+    return importAciBlob(store, blob, what, { transport: 'http', source, signer: verdict?.signer ?? 'unverified', remote, ...(signature ? { signature } : {}) }, verdict);
   } finally {
     http.close();
   }
 }
 
 class NotModified extends Error {}
+
+function requireConfig(opts: FetchOptions) {
+  if (!opts.config) throw new WardError('EINTERNAL', 'ACI verification needs the trust configuration dirs');
+  return opts.config;
+}

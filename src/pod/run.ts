@@ -2,7 +2,8 @@
 // stdio, forwarding signals, and return the app's exit status.
 import { WardError } from '../image/errors';
 import { fetchImage, type PullPolicy } from '../image/fetch';
-import { Store } from '../image/store';
+import { Store, type ImageRecord } from '../image/store';
+import type { ConfigDirs } from '../trust/dirs';
 import type { ImageManifest } from '../schema/aci';
 import type { ImageRef } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
@@ -19,20 +20,27 @@ export interface RunOptions {
   insecureOptions: string[];
   hostname?: string;
   pullPolicy?: PullPolicy;
+  /** The trust configuration dirs (keystore) ACIs are verified against. */
+  config: ConfigDirs;
   /** --selinux; absent: the helper policy decides. */
   selinux?: RunSelinuxMode;
 }
 
-function checkSignature(opts: RunOptions): ImageRef['signer'] {
+/**
+ * The image's verdict, from its record: a signer's fingerprint, or "unverified", which runs only
+ * with --insecure-options=image (and the helper's consent, which it checks itself).
+ */
+function checkSignature(opts: RunOptions, rec: ImageRecord): ImageRef['signer'] {
+  if (rec.signer !== 'unverified' && /^[0-9A-F]{40,64}$/.test(rec.signer)) return rec.signer;
   if (opts.insecureOptions.includes('image')) return 'unverified';
-  throw new WardError('ESIGNATURE', `image ${opts.image} cannot be verified: signature verification of ACIs arrives with 'ward trust'; to run it unverified pass --insecure-options=image`);
+  throw new WardError('ESIGNATURE', `image ${opts.image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'signatures of OCI images are not checked yet'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
 }
 
 export async function runPod(opts: RunOptions): Promise<number> {
-  const signer = checkSignature(opts);
   const store = new Store(opts.storeDir);
   store.init();
-  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer });
+  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
+  const signer = checkSignature(opts, rec);
   if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;

@@ -12,12 +12,24 @@ export const Grant = z.strictObject({
   allowUnverified: z.boolean().default(false),
 });
 
+/**
+ * A per-user override: each field given replaces what the user's groups grant (so a user can be
+ * granted more, or denied what their group allows, e.g. unverified images).
+ */
+export const UserGrant = z.strictObject({
+  verbs: z.array(z.enum(VERBS)).optional(),
+  insecureOptions: z.array(InsecureOption).optional(),
+  allowUnverified: z.boolean().optional(),
+});
+
 export const HelperPolicy = z.strictObject({
   version: z.literal(1),
   /** Group whose members may connect (the socket is root:<group> 0660). */
   socketGroup: z.string().min(1),
   /** Grants per group name; a caller gets the union of the grants of the groups it belongs to. */
   groups: z.record(z.string().min(1), Grant),
+  /** Overrides per user name, applied after the groups' union. Absent: none. */
+  users: z.record(z.string().min(1), UserGrant).default({}),
   limits: z.strictObject({
     treeEntries: z.number().int().positive(),
     treeBytes: z.number().int().positive(),

@@ -78,10 +78,10 @@ describe('ACIs over https and appc discovery', () => {
   const trusted = () => ({ env: { NODE_EXTRA_CA_CERTS: ca } });
 
   test('an untrusted certificate is refused; trusted, or with --insecure-options=tls, it is fetched', async () => {
-    const refused = await env.ward('a', ['fetch', url()]);
+    const refused = await env.ward('a', ['fetch', '--insecure-options=image', url()]);
     assert.equal(refused.code, 254);
     assert.match(refused.stderr, /not trusted.*--insecure-options=tls/);
-    const ok = await env.ward('a', ['fetch', url()], trusted());
+    const ok = await env.ward('a', ['fetch', '--insecure-options=image', url()], trusted());
     assert.equal(ok.code, 0, ok.stderr);
     const id = `sha512-${crypto.createHash('sha512').update(aci).digest('hex')}`;
     assert.equal(ok.stdout.trim(), id);
@@ -89,13 +89,13 @@ describe('ACIs over https and appc discovery', () => {
     assert.match(rec.signature ?? '', /^sha256:/, 'the signature is kept beside the image');
     assert.equal(rec.remote?.etag, etag);
     assert.equal((await env.ward('a', ['image', 'rm', id])).code, 0);
-    const insecure = await env.ward('a', ['--insecure-options=tls', 'fetch', url()]);
+    const insecure = await env.ward('a', ['--insecure-options=tls,image', 'fetch', url()]);
     assert.equal(insecure.stdout.trim(), id, insecure.stderr);
   });
 
   test('--pull-policy=update revalidates with If-None-Match and keeps the image on 304', async () => {
     seen.length = 0;
-    const r = await env.ward('a', ['fetch', '--pull-policy=update', url()], trusted());
+    const r = await env.ward('a', ['fetch', '--insecure-options=image', '--pull-policy=update', url()], trusted());
     assert.equal(r.code, 0, r.stderr);
     assert.equal(seen.filter((s) => s.url === '/app.aci' && s.headers['if-none-match'] === etag).length, 1);
   });
@@ -105,11 +105,11 @@ describe('ACIs over https and appc discovery', () => {
     const list = JSON.parse((await env.ward('a', ['image', 'list', '--format=json'])).stdout) as { id: string }[];
     for (const { id } of list) await env.ward('a', ['image', 'rm', id]);
     cutNext = true;
-    const cut = await env.ward('a', ['fetch', url()], trusted());
+    const cut = await env.ward('a', ['fetch', '--insecure-options=image', url()], trusted());
     assert.notEqual(cut.code, 0);
     assert.ok(fs.readdirSync(path.join(store, 'tmp')).some((n) => n.startsWith('partial-key-')), 'the partial download is kept');
     seen.length = 0;
-    const again = await env.ward('a', ['fetch', url()], trusted());
+    const again = await env.ward('a', ['fetch', '--insecure-options=image', url()], trusted());
     assert.equal(again.code, 0, again.stderr);
     assert.ok(seen.some((s) => s.headers.range === 'bytes=300000-' && s.headers['if-range'] === etag), 'resumed from the partial download');
     assert.equal(again.stdout.trim(), `sha512-${crypto.createHash('sha512').update(aci).digest('hex')}`);
@@ -131,10 +131,10 @@ describe('ACIs over https and appc discovery', () => {
       front.listen(443, '127.0.0.1', res);
     });
     try {
-      const r = await env.ward('a', ['fetch', 'localhost/app:1.0'], trusted());
+      const r = await env.ward('a', ['fetch', '--insecure-options=image', 'localhost/app:1.0'], trusted());
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), `sha512-${crypto.createHash('sha512').update(aci).digest('hex')}`);
-      const missing = await env.ward('a', ['fetch', 'localhost/nothing-here:1.0'], trusted());
+      const missing = await env.ward('a', ['fetch', '--insecure-options=image', 'localhost/nothing-here:1.0'], trusted());
       assert.equal(missing.code, 251);
       assert.match(missing.stderr, /no ac-discovery meta tag for localhost\/nothing-here/);
     } finally {
@@ -143,7 +143,7 @@ describe('ACIs over https and appc discovery', () => {
   });
 
   test('plain http is refused unless --insecure-options=http', async () => {
-    const r = await env.ward('a', ['fetch', `http://localhost:${port}/app.aci`]);
+    const r = await env.ward('a', ['fetch', '--insecure-options=image', `http://localhost:${port}/app.aci`]);
     assert.equal(r.code, 253);
     assert.match(r.stderr, /plain http; pass --insecure-options=http/);
   });

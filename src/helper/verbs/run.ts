@@ -116,7 +116,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
       await exited;
       throw new HelperError('ELAUNCH', `pod ${uuid} did not start: ${(e as LaunchError).message}`);
     }
-    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} measured ${measured} ${describeLabels(sel.plan, sel.labels)}`);
+    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} measured ${measured} signer ${req.image.signer} ${describeLabels(sel.plan, sel.labels)}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     void forwardSignals(conn, pod);
     const fate = await exited;
