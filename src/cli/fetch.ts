@@ -17,7 +17,7 @@ export function register(program: Command): void {
       store.init();
       const policy = parsePullPolicy(opts.pullPolicy);
       for (const ref of images) {
-        const rec = await fetchImage(store, ref, { pullPolicy: policy, insecure: new Set(g.insecureOptions), signer: 'unverified', progress: progressFor(process.stderr) });
+        const rec = await fetchImage(store, ref, { pullPolicy: policy, insecure: new Set(g.insecureOptions), signer: 'unverified', config: g.config, progress: progressFor(process.stderr) });
         process.stdout.write(`${rec.id}\n`);
       }
     });

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string }, cmd: Command) => {
       const g = globals(cmd);
       const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
-      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux) });
+      const code = await runPod({ image, args, storeDir: g.dir, socketPath: g.socket, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), config: g.config });
       process.exitCode = code;
     });
 }

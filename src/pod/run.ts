@@ -6,6 +6,7 @@ import { Store } from '../image/store';
 import type { ImageManifest } from '../schema/aci';
 import type { ImageRef } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
+import type { ConfigDirs } from '../trust/dirs';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
@@ -21,6 +22,8 @@ export interface RunOptions {
   pullPolicy?: PullPolicy;
   /** --selinux; absent: the helper policy decides. */
   selinux?: RunSelinuxMode;
+  /** The trust configuration dirs (signature policy, keys). */
+  config: ConfigDirs;
 }
 
 function checkSignature(opts: RunOptions): ImageRef['signer'] {
@@ -32,7 +35,7 @@ export async function runPod(opts: RunOptions): Promise<number> {
   const signer = checkSignature(opts);
   const store = new Store(opts.storeDir);
   store.init();
-  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer });
+  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer, config: opts.config });
   if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;

@@ -11,6 +11,7 @@ import { Http } from './http';
 import { DEFAULT_REGISTRY_LIMITS, DEFAULT_REGISTRY_TIMEOUTS, type Platform, type RegistryOptions } from './options';
 import { hostPlatform } from './platform';
 import { parseDockerReference } from './reference';
+import { fetchCosignSignatures } from './signatures';
 import { sharedTokenCache } from './token-cache';
 import { walkToManifest } from './walk';
 
@@ -42,6 +43,10 @@ export async function resolveDocker(refText: string, opts: RegistryOptions = {})
     const walked = await walkToManifest(client, repo, ref, want, limits);
     const manifest = walked.manifest;
     checkImageTypes(manifest, client.site(walked.url));
+    if (opts.verify) {
+      const top = walked.index?.digest ?? walked.digest;
+      await opts.verify({ digest: top, cosignSignatures: () => fetchCosignSignatures(client, repo, top, limits) });
+    }
     const config = await fetchConfig(client, repo, manifest, want, walked.index !== undefined, limits);
     return {
       transport: 'docker',
