@@ -674,7 +674,7 @@ interface Contender {
 }
 
 function contenders(img: Image, umociZstd: boolean): Contender[] {
-  const wardFetch = (ref: string): Contender['steps'] => (dir) => [{ argv: [process.execPath, WARD, '--dir', `${dir}/store`, '--insecure-options=http', 'fetch', `docker://${ref}`] }];
+  const wardFetch = (ref: string): Contender['steps'] => (dir) => [{ argv: [process.execPath, WARD, '--dir', `${dir}/store`, '--insecure-options=image,http', 'fetch', `docker://${ref}`] }];
   const wardTree = (dir: string) => {
     const trees = path.join(dir, 'store', 'trees');
     const t = fs.readdirSync(trees).filter((n) => fs.existsSync(path.join(trees, n, 'rootfs')));
