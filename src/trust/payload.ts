@@ -31,7 +31,7 @@ export function parsePayload(kind: keyof typeof Payloads, bytes: Uint8Array): Cl
   try {
     doc = parseStrictJson(bytes, 8);
   } catch (e) {
-    return `the signed payload is not valid JSON (${(e as Error).message.replace(/^frame /, '')})`;
+    return `the signed payload is not valid JSON (${(e as Error).message.replace(/^frame (is not valid JSON: )?/, '')})`;
   }
   const r = Payloads[kind].safeParse(doc);
   if (!r.success) {

@@ -41,7 +41,7 @@ export function parsePolicy(file: string, bytes: Buffer): SignaturePolicy {
   try {
     doc = parseStrictJson(bytes, 16);
   } catch (e) {
-    throw bad(file, `not valid JSON (${(e as Error).message.replace(/^frame (is )?/, '')})`);
+    throw bad(file, `not valid JSON (${(e as Error).message.replace(/^frame (is not valid JSON: )?/, '')})`);
   }
   const r = SignaturePolicy.safeParse(doc);
   if (!r.success) {
@@ -51,7 +51,9 @@ export function parsePolicy(file: string, bytes: Buffer): SignaturePolicy {
     if (issue.code === 'invalid_union' || (issue.code === 'invalid_value' && issue.path[issue.path.length - 1] === 'type')) {
       throw bad(file, `${where(issue.path)}: unknown requirement or identity type (ward knows insecureAcceptAnything, reject, signedBy, sigstoreSigned; matchRepoDigestOrExact, matchExact, matchRepository, exactReference, exactRepository)`);
     }
-    throw bad(file, `${where(issue.path)}: ${issue.message}`);
+    // A record key's refusal (a bad scope) carries its reason one level down.
+    const inner = issue.code === 'invalid_key' ? (issue as { issues?: { message: string }[] }).issues?.[0]?.message : undefined;
+    throw bad(file, `${where(issue.path)}: ${inner ? `the scope ${inner}` : issue.message}`);
   }
   return r.data;
 }
