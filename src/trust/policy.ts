@@ -17,11 +17,22 @@ export interface LoadedPolicy {
 
 const MAX_POLICY_BYTES = 1 << 20;
 
-/** The policy file in force: user, else local, else system. */
+/**
+ * The policy file in force: user, else local, else system. One that exists but cannot be looked
+ * at (EACCES on its dir) stops the search: falling through to a more permissive file would not
+ * be failing closed.
+ */
 export function policyPath(dirs: ConfigDirs): string | null {
   for (const d of [dirs.user, dirs.local, dirs.system]) {
     const f = path.join(d, 'policy.json');
-    if (fs.existsSync(f)) return f;
+    try {
+      fs.statSync(f);
+      return f;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw new WardError('ESIGNATURE', `cannot look at the signature policy ${f} (${code ?? (e as Error).message}), so no OCI or Docker image is accepted; make it readable or remove it`);
+    }
   }
   return null;
 }
@@ -69,7 +80,13 @@ export function loadPolicy(dirs: ConfigDirs): LoadedPolicy {
   }
   const st = fs.statSync(file);
   if (!st.isFile() || st.size > MAX_POLICY_BYTES) throw bad(file, `not a regular file of at most ${MAX_POLICY_BYTES} bytes`);
-  return { file, policy: parsePolicy(file, fs.readFileSync(file)) };
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new WardError('ESIGNATURE', `cannot read the signature policy ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so no OCI or Docker image is accepted; make it readable or remove it`);
+  }
+  return { file, policy: parsePolicy(file, bytes) };
 }
 
 export interface Selected {

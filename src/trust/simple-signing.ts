@@ -1,7 +1,7 @@
 // signedBy: GPG "simple signing" as `skopeo copy --sign-by` writes it. Each signature is an
 // OpenPGP Signed Message (not cleartext, not detached) whose literal data is the JSON payload.
 // Order matters: the message must carry exactly one signature, made by one of the policy's keys
-// (SHA-1 and MD5 hashes, RSA under 2048 bits, expired or revoked keys refused by openpgp), over
+// (SHA-1 and MD5 hashes, RSA under 2048 bits refused; the key valid both when it signed and now), over
 // the literal data; only then is the payload parsed, and its manifest digest and identity
 // compared with the image's.
 import fs from 'node:fs';
@@ -82,6 +82,10 @@ async function verifyOne(sig: Buffer, keys: OpenPGP.PublicKey[], img: SignedImag
   if (!fpr) return { ok: false, reason: `signed by key ${keyHex}, which is not among the policy's keys` };
   let data: Uint8Array;
   try {
+    // openpgp.js judges the key as of the signature's creation; a key that has since expired or
+    // been revoked is refused too (as containers does).
+    const key = keys.find((k) => k.getKeys(signingIds[0]!).length > 0)!;
+    await key.getSigningKey(signingIds[0]!, new Date(), undefined, { ...lib.config, ...config });
     const r = await lib.verify({ message, verificationKeys: keys, expectSigned: true, format: 'binary', config });
     await r.signatures[0]!.verified;
     data = r.data as Uint8Array;

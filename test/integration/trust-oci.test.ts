@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cosignKey, cosignPayload, cosignSign, countingProxy, pushCosignSignatures, type CosignKey } from '../lib/cosign';
@@ -176,7 +177,11 @@ describe('signature policy for OCI and Docker images', () => {
     await run('chown', ['-R', 'ward-test-a:ward-test-a', path.dirname(path.dirname(env.userConfig('a')))]);
     try {
       await accepted(`${host}/demo/plain:v1`, 'unverified');
+      // A user policy that cannot be looked at does not fall through to the local one.
+      fs.chmodSync(path.dirname(mine), 0o000);
+      await refused(`${host}/demo/plain:v1`, 250, /cannot look at the signature policy .*EACCES/);
     } finally {
+      fs.chmodSync(path.dirname(mine), 0o755);
       fs.rmSync(mine);
     }
   });
@@ -272,6 +277,19 @@ describe('signature policy for OCI and Docker images', () => {
     fs.rmSync(sigDir('demo/plain'), { recursive: true });
   });
 
+  test('signedBy refuses keys openpgp holds too weak or no longer valid: RSA 1024, an expired key', async () => {
+    const payload = simplePayload(digest, `${host}/demo/plain:v1`);
+    const weak = await gpg.key('ward rsa1024 <weak@example.test>', 'rsa1024');
+    putSignatures('demo/plain', [await gpg.sign(weak.fpr, payload)]);
+    hostPolicy(signedBy(weak.keyring));
+    await refused(`${host}/demo/plain:v1`, 250, /GPG keyring .* is not readable|does not verify/);
+    const old = await gpg.key('ward expired <old@example.test>', 'ed25519', { at: '20200101T000000', expires: '1d' });
+    putSignatures('demo/plain', [await gpg.sign(old.fpr, payload, { at: '20200101T120000' })]);
+    hostPolicy(signedBy(old.keyring));
+    await refused(`${host}/demo/plain:v1`, 250, new RegExp(`key ${old.fpr}: the signature does not verify`));
+    fs.rmSync(sigDir('demo/plain'), { recursive: true });
+  });
+
   test('signedIdentity: matchRepoDigestOrExact (default), matchExact, matchRepository, exactReference, exactRepository', async () => {
     // demo/ed:v2 is the same manifest as demo/ed:v1, whose signature claims demo/ed:v1.
     const byDigest = `${host}/demo/ed@${digest}`;
@@ -341,6 +359,32 @@ describe('signature policy for OCI and Docker images', () => {
       await refused(ref, 250, /use-sigstore-attachments/);
     } finally {
       fs.writeFileSync(yaml, saved);
+    }
+  });
+
+  test('an http lookaside: signature-1, -2, ... until the first 404', async () => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const file = path.join(lookaside, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/sigs\//, ''));
+      if (!file.startsWith(lookaside + '/') || !fs.existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.end(fs.readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const yaml = path.join(env.localConfig, 'registries.d', 'http.yaml');
+    try {
+      fs.writeFileSync(yaml, `docker:\n  ${host}/demo/ed:\n    lookaside: http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/sigs\n`);
+      fs.chmodSync(yaml, 0o644);
+      hostPolicy(signedBy(ed.keyring));
+      await accepted(`${host}/demo/ed:v1`, ed.fpr);
+      const at = `/sigs/demo/ed@${digest.replace(':', '=')}`;
+      assert.deepEqual(seen, [`${at}/signature-1`, `${at}/signature-2`]);
+    } finally {
+      fs.rmSync(yaml, { force: true });
+      await new Promise((r) => server.close(r));
     }
   });
 

@@ -30,8 +30,9 @@ export class GpgHome {
   }
 
   /** A new key; `subkey`: the primary only certifies and a separate subkey signs. */
-  async key(uid: string, algo: 'ed25519' | 'rsa4096' | 'rsa1024', o: { subkey?: boolean } = {}): Promise<GpgKey> {
-    await this.gpg(['--quick-gen-key', uid, algo, o.subkey ? 'cert' : 'sign', 'never']);
+  /** `at` makes it in the past (gpg's --faked-system-time), `expires` as gpg reads it (1d, never). */
+  async key(uid: string, algo: 'ed25519' | 'rsa4096' | 'rsa1024', o: { subkey?: boolean; at?: string; expires?: string } = {}): Promise<GpgKey> {
+    await this.gpg([...(o.at ? ['--faked-system-time', `${o.at}!`] : []), '--quick-gen-key', uid, algo, o.subkey ? 'cert' : 'sign', o.expires ?? 'never']);
     const fpr = await this.fingerprintOf(uid);
     if (o.subkey) await this.gpg(['--quick-add-key', fpr, algo, 'sign', 'never']);
     // Beside the (private, 0700) home, where the test users can read it.
@@ -44,12 +45,12 @@ export class GpgHome {
   }
 
   /** An OpenPGP Signed Message over `payload` by `fpr` (binary, as containers' signatures are). */
-  async sign(fpr: string, payload: Buffer | string, o: { digestAlgo?: string; armor?: boolean; uncompressed?: boolean } = {}): Promise<Buffer> {
+  async sign(fpr: string, payload: Buffer | string, o: { digestAlgo?: string; armor?: boolean; uncompressed?: boolean; at?: string } = {}): Promise<Buffer> {
     const input = path.join(this.home, 'payload.in');
     const output = path.join(this.home, 'payload.sig');
     fs.writeFileSync(input, payload);
     fs.rmSync(output, { force: true });
-    await this.gpg(['--local-user', fpr, ...(o.digestAlgo ? ['--digest-algo', o.digestAlgo] : []), ...(o.armor ? ['--armor'] : []), ...(o.uncompressed ? ['--compress-algo', 'none'] : []), '--output', output, '--sign', input]);
+    await this.gpg([...(o.at ? ['--faked-system-time', `${o.at}!`] : []), '--local-user', fpr, ...(o.digestAlgo ? ['--digest-algo', o.digestAlgo] : []), ...(o.armor ? ['--armor'] : []), ...(o.uncompressed ? ['--compress-algo', 'none'] : []), '--output', output, '--sign', input]);
     return fs.readFileSync(output);
   }
 
