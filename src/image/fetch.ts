@@ -55,7 +55,11 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
   }
   if (opts.pullPolicy !== 'update') {
     const known = transport === 'file' ? null : store.find(ref);
-    if (known) return known;
+    // An OCI/Docker image taken unverified is not handed out as if it had passed: without
+    // --insecure-options=image the signature policy decides again.
+    const recheck = known?.kind === 'oci' && known.signer === 'unverified' && !opts.insecure.has('image');
+    if (recheck && opts.pullPolicy === 'never') throw new WardError('ESIGNATURE', `image ${ref} is in the store unverified and --pull-policy=never forbids checking it against the signature policy; pass --insecure-options=image to use it unverified`);
+    if (known && !recheck) return known;
     if (opts.pullPolicy === 'never' && transport !== 'file') throw new WardError('EIMAGE', `image ${ref} is not in the store and --pull-policy=never forbids fetching it`);
   }
   return store.locked('shared', async () => {

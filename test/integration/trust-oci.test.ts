@@ -153,6 +153,13 @@ describe('signature policy for OCI and Docker images', () => {
     const ok = await env.ward('a', ['--insecure-options=image,http', 'fetch', `docker://${host}/demo/ed:v1`]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(await signerOf(ok.stdout.trim()), 'unverified');
+    // In the store now, unverified: a fetch without the flag does not take it from there.
+    const again = await env.ward('a', ['--insecure-options=http', 'fetch', `docker://${host}/demo/ed:v1`]);
+    assert.equal(again.code, 250, again.stderr);
+    assert.match(again.stderr, /no image signature policy/);
+    const never = await env.ward('a', ['--insecure-options=http', 'fetch', '--pull-policy=never', `docker://${host}/demo/ed:v1`]);
+    assert.equal(never.code, 250, never.stderr);
+    assert.match(never.stderr, /in the store unverified/);
   });
 
   test('a policy file with an unknown field, or malformed, is refused whole (253) naming the file and the field', async () => {
