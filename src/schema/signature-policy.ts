@@ -87,7 +87,8 @@ export const SignaturePolicy = z.strictObject({
       docker: DockerScopes.optional(),
       oci: PathScopes.optional(),
       'oci-archive': PathScopes.optional(),
-      'docker-archive': z.record(z.literal(''), Requirements).optional(),
+      /** Only the transport's default scope: an archive has no name to scope by. */
+      'docker-archive': z.strictObject({ '': Requirements.optional() }).optional(),
     })
     .optional(),
 });

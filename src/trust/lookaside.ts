@@ -4,6 +4,7 @@
 // checked against the policy's keys), so the store only has to be bounded, not trusted.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WardError } from '../image/errors';
 
 export const MAX_SIGNATURES = 64;
@@ -20,14 +21,16 @@ export async function readLookaside(image: string, base: string, repository: str
   }
   const rel = `${repository}@${alg}=${hex}`;
   let url: URL;
+  let dir = '';
   try {
     url = new URL(base);
+    if (url.protocol === 'file:') dir = fileURLToPath(url);
   } catch {
     throw new WardError('EUSAGE', `${image}: the lookaside '${base.slice(0, 200)}' in registries.d is not a URL; write file:///DIR or https://HOST/PATH`);
   }
   const out: Buffer[] = [];
   for (let n = 1; n <= MAX_SIGNATURES + 1; n++) {
-    const sig = url.protocol === 'file:' ? readFileSignature(image, path.join(url.pathname, rel, `signature-${n}`)) : await readHttpSignature(image, new URL(`${url.pathname.replace(/\/$/, '')}/${rel}/signature-${n}`, url));
+    const sig = url.protocol === 'file:' ? readFileSignature(image, path.join(dir, rel, `signature-${n}`)) : await readHttpSignature(image, new URL(`${url.pathname.replace(/\/$/, '')}/${rel}/signature-${n}`, url));
     if (!sig) break;
     if (n > MAX_SIGNATURES) throw refused(image, `more than ${MAX_SIGNATURES} signatures in the lookaside ${base}`);
     out.push(sig);

@@ -1,6 +1,7 @@
 // resolveDocker: from a docker:// reference to a ResolvedImage. The manifest for this machine's
 // platform (walk.ts), then the config (config.ts), every document checked against its digest and
-// size; the layers are left for the caller to stream through openLayer.
+// size; the layers are left for the caller to stream through openLayer. Between the two, the
+// caller's verify (signature policy) sees the top-level digest; nothing later is read if it throws.
 import { WardError } from '../errors';
 import type { ResolvedImage } from '../source';
 import { openBlob } from './blob';
