@@ -1,10 +1,14 @@
 // The signature policy's pure parts: the strict schema, scope lists and most-specific selection,
-// signedIdentity matching, and the strict reading of signed payloads.
+// signedIdentity matching, the strict reading of signed payloads, and registries.d merging.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import { identityMismatch, normalizeReference } from '../../src/trust/identity';
 import { parsePayload } from '../../src/trust/payload';
 import { parsePolicy, selectScope } from '../../src/trust/policy';
+import { loadRegistriesD, lookasideFor, useSigstoreAttachments } from '../../src/trust/registries-d';
 import { dockerScopes, pathScopes } from '../../src/trust/scopes';
 
 const accept = [{ type: 'insecureAcceptAnything' }];
@@ -123,5 +127,44 @@ describe('signed payloads', () => {
     assert.match(parsePayload('simple', simple({}, { more: 1 })) as string, /unknown field 'more'/);
     assert.match(parsePayload('simple', Buffer.from(`{"critical":{"type":"atomic container signature","type":"x"},"optional":{}}`)) as string, /duplicate field "type"/);
     assert.match(parsePayload('simple', simple({ image: { 'docker-manifest-digest': 'md5:00' } })) as string, /not a digest/);
+  });
+});
+
+describe('registries.d', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-regd-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const dirs = { system: path.join(tmp, 'system'), local: path.join(tmp, 'local'), user: path.join(tmp, 'user') };
+  const write = (dir: keyof typeof dirs, name: string, text: string) => {
+    fs.mkdirSync(path.join(dirs[dir], 'registries.d'), { recursive: true });
+    fs.writeFileSync(path.join(dirs[dir], 'registries.d', name), text);
+  };
+  const scopes = dockerScopes({ domain: 'reg.example.com', repository: 'team/app', tag: 'v1', digest: null });
+
+  test('the most specific scope that sets a key wins; default-docker last; the user dir over the local one', () => {
+    write('system', 'a.yaml', 'default-docker:\n  lookaside: file:///system\n');
+    write('local', 'a.yaml', 'docker:\n  reg.example.com:\n    lookaside: file:///host\n    use-sigstore-attachments: true\n  reg.example.com/team/app:\n    lookaside: file:///app\n');
+    let cfg = loadRegistriesD(dirs);
+    assert.equal(lookasideFor(cfg, scopes), 'file:///app');
+    assert.equal(useSigstoreAttachments(cfg, scopes), true, 'from the less specific scope that sets it');
+    assert.equal(lookasideFor(cfg, dockerScopes({ domain: 'other.org', repository: 'x', tag: 'v1', digest: null })), 'file:///system');
+    write('user', 'mine.yaml', 'docker:\n  reg.example.com/team/app:\n    lookaside: file:///mine\n');
+    cfg = loadRegistriesD(dirs);
+    assert.equal(lookasideFor(cfg, scopes), 'file:///mine');
+  });
+
+  test('a scope or default-docker twice in one dir, an unknown key, bad YAML: refused naming the file', () => {
+    write('local', 'b.yaml', 'docker:\n  reg.example.com:\n    lookaside: file:///again\n');
+    assert.throws(() => loadRegistriesD(dirs), /docker scope 'reg\.example\.com' is also defined in .*a\.yaml/);
+    fs.rmSync(path.join(dirs.local, 'registries.d', 'b.yaml'));
+    write('local', 'c.yaml', 'default-docker:\n  lookaside: file:///x\n');
+    write('local', 'd.yaml', 'default-docker:\n  lookaside: file:///y\n');
+    assert.throws(() => loadRegistriesD(dirs), /default-docker is also defined/);
+    fs.rmSync(path.join(dirs.local, 'registries.d', 'd.yaml'));
+    write('local', 'e.yaml', 'docker:\n  reg.example.com/x:\n    look-aside: file:///x\n');
+    assert.throws(() => loadRegistriesD(dirs), /e\.yaml: unknown field 'look-aside'/);
+    write('local', 'e.yaml', 'docker: [unclosed\n');
+    assert.throws(() => loadRegistriesD(dirs), /e\.yaml: not valid YAML/);
+    write('local', 'e.yaml', 'docker:\n  a.example:\n    lookaside: file:///1\n  a.example:\n    lookaside: file:///2\n');
+    assert.throws(() => loadRegistriesD(dirs), /e\.yaml: not valid YAML/);
   });
 });
