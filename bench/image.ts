@@ -1,7 +1,9 @@
 // Image benchmark: `ward fetch` of a ~200 MB, 20k-file image from a local registry (the same
 // content once with gzip layers, once with zstd layers) against `skopeo copy` + `umoci unpack`
 // and against plain `tar -xzf` / `zstd -dc | tar -x` of the same content as one tarball, with a
-// few reference rows (tar -xf, decompression alone, sha256 of the blobs). Contenders run
+// few reference rows (tar -xf, decompression alone, sha256 of the blobs); and the gzip image
+// fetched under a signature policy that requires a GPG simple signature or a cosign signature,
+// beside the unsigned fetch (the cost of verification). Contenders run
 // interleaved, in a shuffled order each round. Prints a markdown table and the three targets of
 // the image work (issue 3 §7). Run as root: npm run bench:image -- [--rounds N]
 //
@@ -38,6 +40,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { OciLayout, sha256 } from '../test/lib/registry-images';
 import { inspectRaw, push, startRegistry, type Registry } from '../test/lib/registry';
+import { cosignKey, cosignPayload, cosignSign, pushCosignSignatures } from '../test/lib/cosign';
+import { GpgHome } from '../test/lib/gpg-oci';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const WARD = path.join(REPO, 'bin', 'ward');
@@ -373,6 +377,8 @@ interface Image {
   zstdRef: string;
   gzipDigests: string[];
   zstdDigests: string[];
+  /** The gzip image's manifest, which the signed contenders' signatures cover. */
+  gzipManifest: { digest: string; bytes: Buffer };
 }
 
 const MEDIA = {
@@ -443,7 +449,7 @@ async function buildImage(work: string, registry: Registry): Promise<Image> {
         layers: layers.map((l) => ({ mediaType, digest: l.digest, size: l.size })),
       }),
     );
-    return { desc: { mediaType: MEDIA.manifest, digest: m.digest, size: m.size }, digests: layers.map((l) => l.digest) };
+    return { desc: { mediaType: MEDIA.manifest, digest: m.digest, size: m.size }, digests: layers.map((l) => l.digest), bytes: m.bytes };
   };
   const g = manifestFor(gzs as Buffer[], MEDIA.gzip);
   const z = manifestFor(zsts, MEDIA.zstd);
@@ -480,7 +486,48 @@ async function buildImage(work: string, registry: Registry): Promise<Image> {
     zstdRef,
     gzipDigests: g.digests,
     zstdDigests: z.digests,
+    gzipManifest: { digest: g.desc.digest, bytes: g.bytes },
   };
+}
+
+/**
+ * Trust configuration for the signed contenders: one dir pair (system, local) per kind, each with
+ * a policy.json that requires the signature and a registries.d that says where to find it. The
+ * simple signature is made by real GnuPG (skopeo standalone-sign, ed25519) into a lookaside
+ * directory; the cosign one with an ECDSA P-256 key, pushed at tag sha256-<hex>.sig.
+ */
+async function setUpSigned(work: string, img: Image, registry: Registry): Promise<{ simple: string; cosign: string }> {
+  const trust = path.join(work, 'trust');
+  fs.mkdirSync(trust, { mode: 0o755 });
+  const gpg = new GpgHome(path.join(trust, 'gnupg'));
+  try {
+    const key = await gpg.key('ward bench <bench@example.test>', 'ed25519');
+    const lookaside = path.join(trust, 'lookaside');
+    const sigDir = path.join(lookaside, `bench/big@${img.gzipManifest.digest.replace(':', '=')}`);
+    fs.mkdirSync(sigDir, { recursive: true });
+    fs.writeFileSync(path.join(sigDir, 'signature-1'), await gpg.standaloneSign(img.gzipManifest.bytes, img.gzipRef, key.fpr));
+    const ck = cosignKey();
+    const payload = cosignPayload(img.gzipManifest.digest, img.gzipRef.replace(/:[^:/]+$/, ''));
+    await pushCosignSignatures(registry.host, 'bench/big', img.gzipManifest.digest, [{ payload, signature: cosignSign(ck, payload) }]);
+    const pub = path.join(trust, 'cosign.pub');
+    fs.writeFileSync(pub, ck.publicPem);
+    const dirs = (name: string, requirement: unknown) => {
+      const base = path.join(trust, name);
+      fs.mkdirSync(path.join(base, 'system'), { recursive: true });
+      fs.mkdirSync(path.join(base, 'local', 'registries.d'), { recursive: true });
+      fs.writeFileSync(path.join(base, 'local', 'policy.json'), JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [registry.host]: [requirement] } } }));
+      fs.writeFileSync(path.join(base, 'local', 'registries.d', 'bench.yaml'), `docker:\n  ${registry.host}:\n    lookaside: file://${lookaside}\n    use-sigstore-attachments: true\n`);
+      return base;
+    };
+    const out = {
+      simple: dirs('simple', { type: 'signedBy', keyType: 'GPGKeys', keyPath: key.keyring }),
+      cosign: dirs('cosign', { type: 'sigstoreSigned', keyPath: pub, signedIdentity: { type: 'matchRepository' } }),
+    };
+    runOk('chmod', ['-R', 'a+rX', lookaside, pub, out.simple, out.cosign, path.dirname(key.keyring)]);
+    return out;
+  } finally {
+    await gpg.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,8 +720,12 @@ interface Contender {
   tree(dir: string): string | null;
 }
 
-function contenders(img: Image, umociZstd: boolean): Contender[] {
-  const wardFetch = (ref: string): Contender['steps'] => (dir) => [{ argv: [process.execPath, WARD, '--dir', `${dir}/store`, '--insecure-options=http', 'fetch', `docker://${ref}`] }];
+function contenders(img: Image, umociZstd: boolean, trust: { simple: string; cosign: string }): Contender[] {
+  const wardFetch = (ref: string): Contender['steps'] => (dir) => [{ argv: [process.execPath, WARD, '--dir', `${dir}/store`, '--insecure-options=image,http', 'fetch', `docker://${ref}`] }];
+  // Verified under a policy that requires the signature (no --insecure-options=image).
+  const wardSigned = (ref: string, cfg: string): Contender['steps'] => (dir) => [
+    { argv: [process.execPath, WARD, '--dir', `${dir}/store`, '--system-config', `${cfg}/system`, '--local-config', `${cfg}/local`, '--insecure-options=http', 'fetch', `docker://${ref}`] },
+  ];
   const wardTree = (dir: string) => {
     const trees = path.join(dir, 'store', 'trees');
     const t = fs.readdirSync(trees).filter((n) => fs.existsSync(path.join(trees, n, 'rootfs')));
@@ -688,6 +739,8 @@ function contenders(img: Image, umociZstd: boolean): Contender[] {
   const list: Contender[] = [
     { name: 'ward fetch (gzip layers)', steps: wardFetch(img.gzipRef), tree: wardTree },
     { name: 'ward fetch (zstd layers)', steps: wardFetch(img.zstdRef), tree: wardTree },
+    { name: 'ward fetch (gzip layers, GPG simple signing)', steps: wardSigned(img.gzipRef, trust.simple), tree: wardTree },
+    { name: 'ward fetch (gzip layers, cosign key)', steps: wardSigned(img.gzipRef, trust.cosign), tree: wardTree },
     { name: 'skopeo copy + umoci unpack (gzip)', steps: skopeoUmoci(img.gzipRef), tree: (d) => `${d}/bundle/rootfs` },
   ];
   if (umociZstd) list.push({ name: 'skopeo copy + umoci unpack (zstd)', steps: skopeoUmoci(img.zstdRef), tree: (d) => `${d}/bundle/rootfs` });
@@ -912,7 +965,8 @@ async function main(): Promise<void> {
     }
     fs.rmSync(probeDir, { recursive: true, force: true });
 
-    let all = contenders(img, umociZstd);
+    const trust = await setUpSigned(work, img, registry);
+    let all = contenders(img, umociZstd, trust);
     if (opts.only) all = all.filter((c) => opts.only!.some((o) => c.name.toLowerCase().includes(o)));
     const results = new Map<string, Result>(all.map((c) => [c.name, { ms: [], maxRssKb: [], hwm: new Map(), phases: [], stepMs: [], cpu: [], foreignCpu: [], roleCpu: [], busyStarts: 0 }]));
     const rng = new Rng(SEED ^ Date.now());
@@ -1030,6 +1084,16 @@ async function main(): Promise<void> {
     if (wardGz && su) {
       const f = stats(su.ms).median / stats(wardGz.ms).median;
       out.push(`- ${f >= 2 ? 'PASS' : 'MISS'}: ward fetch (gzip) is ${f.toFixed(2)}× faster than skopeo copy + umoci unpack (target ≥ 2×)`);
+    }
+    for (const kind of ['GPG simple signing', 'cosign key']) {
+      const signed = results.get(`ward fetch (gzip layers, ${kind})`);
+      if (!signed || !wardGz) continue;
+      const extra = stats(signed.ms).median / stats(wardGz.ms).median - 1;
+      // Verification happens before the extractor starts: that phase holds its whole cost.
+      const before = (r: Result) => stats(r.phases.map((p) => p[0])).median;
+      out.push(`- ${extra <= 0.1 ? 'PASS' : 'MISS'}: a signed fetch (${kind}) takes ${(Math.abs(extra) * 100).toFixed(1)}% ${extra >= 0 ? 'more' : 'less'} than the unsigned one, ` +
+        `medians ${sec(stats(signed.ms).median)} s vs ${sec(stats(wardGz.ms).median)} s (target ≤ 10% more); until the extractor starts (policy, signatures, manifest, config) ` +
+        `${sec(before(signed))} s vs ${sec(before(wardGz))} s`);
     }
     if (wardGz || wardZst) {
       const peak = Math.max(...[wardGz, wardZst].flatMap((r) => (r ? r.maxRssKb : [])));

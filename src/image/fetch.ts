@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { WardError } from './errors';
 import type { ResolvedImage } from './source';
 import type { ImageRecord, Store } from './store';
+import type { ConfigDirs } from '../trust/dirs';
 
 export type PullPolicy = 'new' | 'update' | 'never';
 
@@ -14,9 +15,9 @@ export interface FetchOptions {
   insecure: ReadonlySet<string>;
   /** "unverified" until Trust verifies images. */
   signer: string;
-  /** The overlaid trust configuration dirs: ACIs are verified against their keystore unless insecure has 'image'. */
-  config?: import('../trust/dirs').ConfigDirs;
   authFile?: string;
+  /** Where the trust configuration (policy.json, registries.d, trusted keys) is read from; verified unless insecure has 'image'. */
+  config: ConfigDirs;
   progress?: import('./pull').PullProgress;
 }
 
@@ -56,8 +57,12 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
   }
   if (opts.pullPolicy !== 'update') {
     const known = transport === 'file' ? null : store.find(ref);
-    // An ACI URL stored unverified is fetched again (with its signature) when this fetch verifies.
-    if (known && (transport !== 'http' || opts.insecure.has('image') || known.signer !== 'unverified')) return known;
+    // An image taken unverified is not handed out as if it had passed: without
+    // --insecure-options=image an OCI/Docker image meets the signature policy again, and an ACI
+    // URL is fetched again with its signature.
+    const recheck = known != null && known.signer === 'unverified' && !opts.insecure.has('image') && (known.kind === 'oci' || transport === 'http');
+    if (recheck && opts.pullPolicy === 'never') throw new WardError('ESIGNATURE', `image ${ref} is in the store unverified and --pull-policy=never forbids checking its signature again; pass --insecure-options=image to use it unverified`);
+    if (known && !recheck) return known;
     if (opts.pullPolicy === 'never' && transport !== 'file') throw new WardError('EIMAGE', `image ${ref} is not in the store and --pull-policy=never forbids fetching it`);
   }
   return store.locked('shared', async () => {
@@ -82,17 +87,31 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
   });
 }
 
-/** Registry and local OCI/Docker sources: resolved, pulled into the store, converted to appc. */
+/**
+ * Registry and local OCI/Docker sources: resolved, verified under the signature policy, pulled
+ * into the store, converted to appc. The verdict comes before the config or any layer is read;
+ * --insecure-options=image skips the policy and records the image as unverified.
+ */
 async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 'oci-archive' | 'docker-archive', opts: FetchOptions): Promise<ImageRecord> {
+  const trust = opts.insecure.has('image') ? null : await import('../trust/verify-image');
+  const policy = trust ? (await import('../trust/policy')).loadPolicy(opts.config) : null;
+  let signer = trust ? trust.UNVERIFIED : opts.signer;
   let src: ResolvedImage | null;
   if (transport === 'docker') {
-    const { resolveDocker } = await import('./registry');
-    src = await resolveDocker(ref.slice('docker://'.length), {
+    const { resolveDocker, parseDockerReference } = await import('./registry');
+    const text = ref.slice('docker://'.length);
+    src = await resolveDocker(text, {
       insecureTls: opts.insecure.has('tls'),
       allowHttp: opts.insecure.has('http'),
       ...(opts.authFile ? { authFile: opts.authFile } : {}),
+      ...(trust && policy ? { verify: async (top) => void (signer = await trust.verifyDockerImage(policy, opts.config, ref, parseDockerReference(text), top)) } : {}),
     });
   } else {
+    if (trust && policy) {
+      const { parseLocalReference } = await import('./oci/reference');
+      const local = parseLocalReference(ref);
+      if (local) signer = trust.verifyLocalImage(policy, local.transport, ref, local.path, local.ref);
+    }
     const { openLocalImage } = await import('./oci/local');
     src = await openLocalImage(ref, { spoolDir: store.tmp });
   }
@@ -101,7 +120,7 @@ async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 
     const { ociToAppc } = await import('./oci/to-appc');
     const { pullResolved } = await import('./pull');
     const rec = await pullResolved(store, src, {
-      signer: opts.signer,
+      signer,
       toManifest: (s) => ociToAppc(s.config, { name: s.name, manifestDigest: s.manifestDigest, transport: s.transport, configDigest: s.configDigest }),
       ...(opts.progress ? { progress: opts.progress } : {}),
     });

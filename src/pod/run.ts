@@ -20,7 +20,7 @@ export interface RunOptions {
   insecureOptions: string[];
   hostname?: string;
   pullPolicy?: PullPolicy;
-  /** The trust configuration dirs (keystore) ACIs are verified against. */
+  /** The trust configuration dirs: the keystore for ACIs, the signature policy for OCI images. */
   config: ConfigDirs;
   /** --selinux; absent: the helper policy decides. */
   selinux?: RunSelinuxMode;
@@ -33,7 +33,7 @@ export interface RunOptions {
 function checkSignature(opts: RunOptions, rec: ImageRecord): ImageRef['signer'] {
   if (rec.signer !== 'unverified' && /^[0-9A-F]{40,64}$/.test(rec.signer)) return rec.signer;
   if (opts.insecureOptions.includes('image')) return 'unverified';
-  throw new WardError('ESIGNATURE', `image ${opts.image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'signatures of OCI images are not checked yet'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
+  throw new WardError('ESIGNATURE', `image ${opts.image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'fetched with --insecure-options=image, or accepted by an insecureAcceptAnything policy'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
 }
 
 export async function runPod(opts: RunOptions): Promise<number> {

@@ -38,10 +38,10 @@ describe('OCI and Docker images through ward run', () => {
 
   test('docker:// from a registry: fetched, converted, and run with Cmd replaced by the arguments', async () => {
     const ref = `docker://${registry.host}/demo/busybox:v1`;
-    const refused = await env.ward('a', ['fetch', ref]);
+    const refused = await env.ward('a', ['--insecure-options=image', 'fetch', ref]);
     assert.equal(refused.code, 254, refused.stderr);
     assert.match(refused.stderr, /--insecure-options=http/);
-    const f = await env.ward('a', ['--insecure-options=http', 'fetch', ref]);
+    const f = await env.ward('a', ['--insecure-options=image,http', 'fetch', ref]);
     assert.equal(f.code, 0, f.stderr);
     assert.match(f.stdout, /^sha256:[0-9a-f]{64}\n$/);
     const dflt = await env.ward('a', ['--insecure-options=image,http', 'run', ref]);
@@ -57,7 +57,7 @@ describe('OCI and Docker images through ward run', () => {
   test('on a terminal, fetch shows a progress bar per layer; elsewhere it prints only the id', async () => {
     const ref = `docker://${registry.host}/demo/busybox:v1`;
     // script(1) gives ward a pseudo-terminal, as a person's shell would.
-    const cmd = `node ${JSON.stringify(path.join(REPO, 'bin', 'ward'))} --dir ${JSON.stringify(env.storeDir('b'))} --insecure-options=http fetch --pull-policy=update ${ref}`;
+    const cmd = `node ${JSON.stringify(path.join(REPO, 'bin', 'ward'))} --dir ${JSON.stringify(env.storeDir('b'))} --insecure-options=image,http fetch --pull-policy=update ${ref}`;
     const r = await new Promise<{ out: string; code: number | null }>((resolve) => {
       const child = spawn('setpriv', ['--reuid', USERS.b, '--regid', USERS.b, '--init-groups', '--', 'script', '-qec', cmd, '/dev/null'], {
         env: { PATH: process.env.PATH, HOME: '/tmp', TERM: 'xterm' },
@@ -68,7 +68,7 @@ describe('OCI and Docker images through ward run', () => {
     });
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /layer 1\/1 [0-9a-f]{12} \[.*\] +\d+% [\d.]+ MiB [\d.]+ MiB\/s/);
-    const quiet = await env.ward('b', ['--insecure-options=http', 'fetch', '--pull-policy=update', ref]);
+    const quiet = await env.ward('b', ['--insecure-options=image,http', 'fetch', '--pull-policy=update', ref]);
     assert.equal(quiet.stderr, '');
     assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
   });
@@ -84,12 +84,12 @@ describe('OCI and Docker images through ward run', () => {
     // source fetched it last; skopeo rewrote the docker-archive's manifest, so it is another.
     const list = JSON.parse((await env.ward('a', ['image', 'list', '--format=json'])).stdout) as { id: string; transport: string }[];
     assert.deepEqual(list.map((r) => r.transport).sort(), ['docker-archive', 'oci']);
-    const fromRegistry = (await env.ward('a', ['--insecure-options=http', 'fetch', '--pull-policy=update', `docker://${registry.host}/demo/busybox:v1`])).stdout.trim();
+    const fromRegistry = (await env.ward('a', ['--insecure-options=image,http', 'fetch', '--pull-policy=update', `docker://${registry.host}/demo/busybox:v1`])).stdout.trim();
     assert.equal(fromRegistry, list.find((r) => r.transport === 'oci')!.id);
   });
 
   test('a reference to a missing tag is refused with the registry\'s answer', async () => {
-    const r = await env.ward('a', ['--insecure-options=http', 'fetch', `docker://${registry.host}/demo/busybox:nope`]);
+    const r = await env.ward('a', ['--insecure-options=image,http', 'fetch', `docker://${registry.host}/demo/busybox:nope`]);
     assert.equal(r.code, 251);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
@@ -107,11 +107,11 @@ describe('OCI and Docker images through ward run', () => {
     await push(dir, 'big', `${registry.host}/demo/big:v1`);
     const ref = `docker://${registry.host}/demo/big:v1`;
     for (const delay of [150, 400, 700]) {
-      const killed = await env.ward('a', ['--insecure-options=http', 'fetch', ref], { onSpawn: (c) => setTimeout(() => c.kill('SIGKILL'), delay) });
+      const killed = await env.ward('a', ['--insecure-options=image,http', 'fetch', ref], { onSpawn: (c) => setTimeout(() => c.kill('SIGKILL'), delay) });
       assert.ok(killed.signal === 'SIGKILL' || killed.code === 0, killed.stderr);
       await new Promise((r) => setTimeout(r, 300));
     }
-    const done = await env.ward('a', ['--insecure-options=http', 'fetch', ref]);
+    const done = await env.ward('a', ['--insecure-options=image,http', 'fetch', ref]);
     assert.equal(done.code, 0, done.stderr);
     assert.equal((await env.ward('a', ['image', 'verify'])).code, 0);
     const r = await env.ward('a', ['--insecure-options=image', 'run', ref, '--', 'sh', '-c', 'ls /data | wc -l']);
@@ -126,7 +126,7 @@ describe('OCI and Docker images through ward run', () => {
     await push(hostileDir, 'evil', `${registry.host}/demo/evil:v1`);
     const before = fs.readdirSync(path.join(env.storeDir('a'), 'blobs', 'sha256')).sort();
     const tmpBefore = fs.readdirSync(path.join(env.storeDir('a'), 'tmp')).sort(); // staging the killed fetches left for gc
-    const refused = await env.ward('a', ['--insecure-options=http', 'fetch', `docker://${registry.host}/demo/evil:v1`]);
+    const refused = await env.ward('a', ['--insecure-options=image,http', 'fetch', `docker://${registry.host}/demo/evil:v1`]);
     assert.equal(refused.code, 251);
     assert.match(refused.stderr, /contains '\.\.'/);
     assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'blobs', 'sha256')).sort(), before, 'no blob of the refused image is kept');

@@ -49,6 +49,20 @@ export interface RegistryOptions {
   /** Bearer tokens, reused across fetches for their lifetime; default one shared per process. */
   tokenCache?: TokenCache;
   userAgent?: string;
+  /**
+   * Called once the reference's top-level document (the index, or the manifest when there is no
+   * index) is fetched and its digest known, before the config or any layer is: image signature
+   * verification. A throw stops the pull there.
+   */
+  verify?: (top: TopLevel) => Promise<void>;
+}
+
+/** What signature verification gets to see of an image before anything else of it is read. */
+export interface TopLevel {
+  /** The digest of the document the reference names (an index's, for a multi-platform image). */
+  digest: string;
+  /** The cosign signatures stored at tag sha256-<hex>.sig beside it ([] when there are none). */
+  cosignSignatures(): Promise<{ payload: Buffer; signature: string }[]>;
 }
 
 export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {

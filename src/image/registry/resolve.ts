@@ -1,6 +1,7 @@
 // resolveDocker: from a docker:// reference to a ResolvedImage. The manifest for this machine's
 // platform (walk.ts), then the config (config.ts), every document checked against its digest and
-// size; the layers are left for the caller to stream through openLayer.
+// size; the layers are left for the caller to stream through openLayer. Between the two, the
+// caller's verify (signature policy) sees the top-level digest; nothing later is read if it throws.
 import { WardError } from '../errors';
 import type { ResolvedImage } from '../source';
 import { openBlob } from './blob';
@@ -11,6 +12,7 @@ import { Http } from './http';
 import { DEFAULT_REGISTRY_LIMITS, DEFAULT_REGISTRY_TIMEOUTS, type Platform, type RegistryOptions } from './options';
 import { hostPlatform } from './platform';
 import { parseDockerReference } from './reference';
+import { fetchCosignSignatures } from './signatures';
 import { sharedTokenCache } from './token-cache';
 import { walkToManifest } from './walk';
 
@@ -42,6 +44,10 @@ export async function resolveDocker(refText: string, opts: RegistryOptions = {})
     const walked = await walkToManifest(client, repo, ref, want, limits);
     const manifest = walked.manifest;
     checkImageTypes(manifest, client.site(walked.url));
+    if (opts.verify) {
+      const top = walked.index?.digest ?? walked.digest;
+      await opts.verify({ digest: top, cosignSignatures: () => fetchCosignSignatures(client, repo, top, limits) });
+    }
     const config = await fetchConfig(client, repo, manifest, want, walked.index !== undefined, limits);
     return {
       transport: 'docker',
