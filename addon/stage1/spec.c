@@ -100,6 +100,9 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "seccomp") == 0) {
       bad = parse_id(val, 1, &n);
       s->seccomp = (int)n;
+    } else if (strcmp(key, "state_fds") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->state_fds = (int)n;
     } else {
       snprintf(err, errlen, "launch spec has unknown key '%.32s'", key);
       return -1;

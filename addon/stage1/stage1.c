@@ -3,6 +3,9 @@
  *   fd 0,1,2  the caller's stdio (passed to the helper with SCM_RIGHTS)
  *   fd 3      a socketpair to the helper: the launch spec in, status lines out
  *   fd 4      the seccomp BPF program (raw struct sock_filter array), when the spec says so
+ *   fd 5, 6   the pod's lock file (flock'ed by the helper: the lock lives as long as S and C do)
+ *             and its status file (apps' exit statuses), when the spec says state_fds; they let
+ *             anyone see the pod's fate after the helper that started it is gone
  *
  * The order of operations follows runc and crun (DESIGN.md §3.8):
  *   S (host root): read spec and BPF, mount the overlay root (sealed tree as the read-only lower
@@ -50,6 +53,8 @@
 
 #define SYNC_FD 3
 #define BPF_FD 4
+#define LOCK_FD 5
+#define STATUS_FD 6
 #define BPF_MAX_BYTES (4096 * 8)
 
 #ifndef OPEN_TREE_CLONE
@@ -95,6 +100,35 @@ static void status_line(const char *fmt, ...) {
     if (w <= 0) return;
     off += w;
   }
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+static __attribute__((noreturn, format(printf, 1, 2))) void die_plain(const char *fmt, ...);
+
+/* One line to the pod's status file (O_APPEND: one write, one whole line). Best effort like the
+ * status lines: a pod whose status cannot be written still ends, and shows "unknown". */
+static void status_file(const char *fmt, ...) {
+  if (!spec.state_fds) return;
+  char line[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n <= 0 || (size_t)n >= sizeof(line)) return;
+  ssize_t w;
+  do w = write(STATUS_FD, line, (size_t)n);
+  while (w < 0 && errno == EINTR);
+}
+
+static void check_state_fds(void) {
+  if (!spec.state_fds) return;
+  struct stat st;
+  if (fstat(LOCK_FD, &st) < 0 || !S_ISREG(st.st_mode)) die_plain("fd 5 is not the pod's lock file");
+  int fl = fcntl(STATUS_FD, F_GETFL);
+  if (fl < 0 || fstat(STATUS_FD, &st) < 0 || !S_ISREG(st.st_mode) || !(fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY)
+    die_plain("fd 6 is not the pod's status file opened for appending");
+  /* Not inherited across any exec: the apps' execve and nothing else drops them. */
+  if (fcntl(LOCK_FD, F_SETFD, FD_CLOEXEC) < 0 || fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0) die("marking state fds close-on-exec");
 }
 
 static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...) {
@@ -554,6 +588,7 @@ static __attribute__((noreturn)) void supervise(pid_t app) {
   }
   int code = WIFEXITED(app_status) ? WEXITSTATUS(app_status) : 128 + WTERMSIG(app_status);
   int sig = WIFSIGNALED(app_status) ? WTERMSIG(app_status) : 0;
+  status_file("app 0 %d %d\n", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
   status_line("X %d %d", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
   _exit(code);
 }
@@ -568,7 +603,11 @@ int main(void) {
     fprintf(stderr, "ward-stage1: started without the helper's socket on fd 3; it is run only by ward-helper\n");
     return 254;
   }
+  /* The helper may be gone (restarted) while a detached pod runs: a status line written to its
+   * closed socket must not kill us. The app gets the default back (exec_app). */
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) die("ignoring SIGPIPE");
   read_spec();
+  check_state_fds();
   read_bpf();
   mount_overlay_root();
 
@@ -593,11 +632,14 @@ int main(void) {
       if (p < 0) die("waiting for pod init");
       break;
     }
+    /* Last line of the status file: how pod init ended (the apps' lines, if any, came first). */
+    status_file("pod %d %d\n", WIFEXITED(cst) ? WEXITSTATUS(cst) : -1, WIFSIGNALED(cst) ? WTERMSIG(cst) : 0);
     return WIFEXITED(cst) ? WEXITSTATUS(cst) : 128 + WTERMSIG(cst);
   }
 
-  /* C: pid 1. */
+  /* C: pid 1. Dies with S (kill -9 of stage1 ends the pod, and so releases its lock). */
   forward_to = 0;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
   setup_root();
   int execpipe[2];
   if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");

@@ -8,6 +8,14 @@ import { register as registerFetch } from './fetch';
 import { register as registerImage } from './image';
 import { register as registerRun } from './run';
 import { register as registerTpm } from './tpm';
+import { register as registerPrepare } from './prepare';
+import { register as registerRunPrepared } from './run-prepared';
+import { register as registerList } from './list';
+import { register as registerStatus } from './status';
+import { register as registerStop } from './stop';
+import { register as registerRm } from './rm';
+import { register as registerGc } from './gc';
+import { register as registerCatManifest } from './cat-manifest';
 import { register as registerVersion } from './version';
 
 const program = new Command('ward')
@@ -22,6 +30,14 @@ const program = new Command('ward')
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ward: ${s.slice(7)}` : s) })
   .showSuggestionAfterError(true);
 registerRun(program);
+registerPrepare(program);
+registerRunPrepared(program);
+registerList(program);
+registerStatus(program);
+registerStop(program);
+registerRm(program);
+registerGc(program);
+registerCatManifest(program);
 registerFetch(program);
 registerImage(program);
 registerTpm(program);

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { SubIdRange } from './peer';
+import { processRef } from './pod-store';
+import type { ProcessRef } from '../schema/pod';
 
 export interface LaunchSpec {
   uuid: string;
@@ -23,6 +25,8 @@ export interface LaunchSpec {
   masked: readonly string[];
   readonly: readonly string[];
   seccompFd: number | null;
+  /** The pod's locked lock file and its status file (pod-store.ts), for stage1's fds 5 and 6. */
+  stateFds?: { lock: number; status: number };
   /** The app's SELinux process label, staged in attr/exec by stage1 (absent: none written). */
   selinuxLabel?: string;
   /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
@@ -42,6 +46,7 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...s.masked.map((m): [string, string] => ['masked', m]),
     ...s.readonly.map((r): [string, string] => ['readonly', r]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
+    ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
     ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
     ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
@@ -60,6 +65,9 @@ export interface PodHandle {
   exited: Promise<{ code: number; signal: string | null }>;
   signal(sig: NodeJS.Signals): void;
   kill(): void;
+  /** ward-stage1 and the pod's init, each named by pid and start time, taken as soon as each is known (null: gone already). */
+  readonly stage1: ProcessRef | null;
+  readonly init: ProcessRef | null;
 }
 
 export class LaunchError extends Error {}
@@ -67,11 +75,13 @@ export class LaunchError extends Error {}
 export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
   const child: ChildProcess = spawn(`/proc/self/fd/${stage1Fd}`, [], {
     argv0: 'ward-stage1',
-    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', spec.seccompFd ?? 'ignore'],
+    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', spec.seccompFd ?? 'ignore', ...(spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : [])],
     env: {},
   });
   const sync = child.stdio[3] as Socket;
+  const stage1 = processRef(child.pid ?? 0);
   let podInit = 0;
+  let init: ProcessRef | null = null;
   let error: string | null = null;
   let appExit: { code: number; signal: string | null } | null = null;
   let resolveStarted!: () => void;
@@ -104,6 +114,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
       }
     } else if (tag === 'P') {
       podInit = Number(rest[0]);
+      init = processRef(podInit);
     } else if (tag === 'R') {
       resolveStarted();
     } else if (tag === 'E') {
@@ -130,6 +141,10 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
   return {
     started,
     exited,
+    stage1,
+    get init() {
+      return init;
+    },
     signal: (sig) => {
       if (child.exitCode === null) child.kill(sig);
     },
