@@ -148,10 +148,14 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
     signal: (sig) => {
       if (child.exitCode === null) child.kill(sig);
     },
+    // SIGKILL to pod init takes the pod's pid namespace down; stage1 (its parent, so the pid
+    // cannot have been reused yet) then records the fate in the status file and exits. Before
+    // pod init exists, stage1 itself is killed.
     kill: () => {
-      if (podInit > 0) {
+      if (podInit > 0 && child.exitCode === null) {
         try {
           process.kill(podInit, 'SIGKILL');
+          return;
         } catch {
           /* already gone */
         }
