@@ -9,7 +9,7 @@ import path from 'node:path';
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const WARD = path.join(REPO, 'bin', 'ward');
 export const HELPER = path.join(REPO, 'bin', 'ward-helper');
-export const USERS = { a: 'ward-test-a', b: 'ward-test-b', out: 'ward-test-out' } as const;
+export const USERS = { a: 'ward-test-a', b: 'ward-test-b', out: 'ward-test-out', admin: 'ward-test-admin' } as const;
 export type TestUser = keyof typeof USERS;
 /** The helper's pod state dirs (src/helper/pod-store.ts). */
 export const POD_STATE_DIRS = ['embryo', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
