@@ -104,6 +104,18 @@ export class TestEnv {
     fs.rmSync(this.socket, { force: true });
   }
 
+  /** kill -9 of the helper (or reaping one that killed itself at a WARD_FAULT crash point); keeps every dir. */
+  async killHelper(): Promise<void> {
+    const h = this.helper;
+    if (h && h.exitCode === null && h.signalCode === null) {
+      const done = new Promise((r) => h.once('close', r));
+      h.kill('SIGKILL');
+      await done;
+    }
+    this.helper = null;
+    fs.rmSync(this.socket, { force: true });
+  }
+
   async stop(): Promise<void> {
     await this.stopHelper();
     fs.rmSync(this.dir, { recursive: true, force: true });

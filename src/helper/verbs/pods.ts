@@ -10,6 +10,7 @@ import { HelperError } from '../errors';
 import type { Peer } from '../peer';
 import { signalProcess, type FoundPod, type PodStore, type StateDirName } from '../pod-store';
 import type { Helper } from '../server';
+import { crashPoint } from '../fault';
 import { mayTouch, requireOwner } from './pod-access';
 
 const WAIT_POLL_MS = 100;
@@ -75,6 +76,7 @@ export function stop(helper: Helper, peer: Peer, uuid: string, force: boolean): 
 function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord): boolean {
   const store = helper.opts.state.podStore;
   if (!store.move(uuid, from, 'garbage')) return false;
+  crashPoint('sweep');
   fs.rmSync(store.path('garbage', uuid), { recursive: true, force: true });
   const level = rec.selinux?.level ?? helper.opts.selinux.mcs.heldBy(uuid);
   if (level) helper.opts.selinux.mcs.release(level, uuid);

@@ -16,6 +16,7 @@ import { launch, LaunchError, type LaunchSpec, type PodHandle } from '../launch'
 import { subIds } from '../peer';
 import type { Grants } from '../policy';
 import type { Helper } from '../server';
+import { crashPoint } from '../fault';
 import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
@@ -122,6 +123,7 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
       detached: false,
     };
     store.writeRecord(dir, rec);
+    crashPoint('embryo');
     if (!store.move(uuid, 'embryo', 'prepared')) throw new Error(`pod ${uuid} vanished while being prepared`);
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -163,6 +165,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       throw new HelperError('EPODSTATE', `pod ${uuid} is already being started by another run-prepared; see ward status ${uuid}`);
     }
     dir = store.path('run', uuid);
+    crashPoint('run-renamed');
     const rec: PodRecord = { ...rec0, detached: detach };
     const app = rec.apps[0]!;
     const ids = subIds(conn.peer);
@@ -209,6 +212,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       lockFd = null;
     }
     helper.track(uuid, conn.peer.uid, pod);
+    // stage1 named at once: a helper killed from here on leaves a pod that ward stop can reach.
+    store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
+    crashPoint('launched');
     const exited = pod.exited;
     try {
       await pod.started;
@@ -225,6 +231,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       stage1: pod.stage1,
       init: pod.init,
     });
+    crashPoint('started');
     helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
