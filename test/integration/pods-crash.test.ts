@@ -90,12 +90,18 @@ describe('pods after kill -9', () => {
     test(`kill -9 of the helper at step ${step} of ward run: after a restart gc leaves nothing`, async () => {
       await env.killHelper();
       await start(`crash-at-${step}`);
-      const r = await ward(['run', '--insecure-options=image', aci, '--', '-c', 'sleep 60']);
-      assert.notEqual(r.code, 0, 'the helper died under the run');
-      assert.match(r.stderr, /^ward: .*helper/);
+      const helper = env.helperPid!;
+      // A pod that outlived its helper still holds this ward's stdout: the run ends when it does.
+      const run = ward(['run', '--insecure-options=image', aci, '--', '-c', 'sleep 60']);
+      const dead = () => !fs.existsSync(`/proc/${helper}`) || fs.readFileSync(`/proc/${helper}/stat`, 'utf8').includes(') Z ');
+      await waitFor(dead);
+      assert.ok(dead(), `the helper killed itself at ${step}`);
       await env.killHelper();
       await start();
       await gcLeavesNothing();
+      const r = await run;
+      assert.notEqual(r.code, 0, 'the helper died under the run');
+      assert.match(r.stderr, /^ward: .*helper/);
     });
   }
 

@@ -268,6 +268,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
 export async function run(ctx: RunContext, req: RunRequest, stdio: [number, number, number]): Promise<void> {
   let uuid: string;
   try {
+    checkStdioFd(stdio[0], 'stdin');
+    checkStdioFd(stdio[1], 'stdout');
+    checkStdioFd(stdio[2], 'stderr');
     const { verb: _verb, detach: _detach, ...rest } = req;
     uuid = prepare(ctx, rest);
   } catch (e) {
