@@ -237,7 +237,7 @@ export class Helper {
         }
         case 'stop': {
           expectFds(fds, 0, 'stop');
-          stop(this, conn.peer, req.data.uuid, req.data.force);
+          await stop(this, conn.peer, req.data.uuid, req.data.force);
           conn.send({ ok: true, uuid: req.data.uuid });
           this.audit.append(conn.peer, verb, digest, 'allow', `stopped ${req.data.uuid}${req.data.force ? ' SIGKILL' : ' SIGTERM'}`);
           return;

@@ -11,6 +11,7 @@ import type { Peer } from '../peer';
 import { signalProcess, type FoundPod, type PodStore, type StateDirName } from '../pod-store';
 import type { Helper } from '../server';
 import { crashPoint } from '../fault';
+import { measurePodAction } from '../tpm/pod-event';
 import { mayTouch, requireOwner } from './pod-access';
 
 const WAIT_POLL_MS = 100;
@@ -61,7 +62,7 @@ export async function status(helper: Helper, conn: Connection, uuid: string, wai
   return store.info(now, store.readRecord(now.dir) ?? rec);
 }
 
-export function stop(helper: Helper, peer: Peer, uuid: string, force: boolean): void {
+export async function stop(helper: Helper, peer: Peer, uuid: string, force: boolean): Promise<void> {
   const store = helper.opts.state.podStore;
   const { found, rec } = locate(store, peer, uuid, 'stop');
   if (store.state(found) !== 'running') throw new HelperError('EPODSTATE', `pod ${uuid} is not running (it is ${store.state(found)})`);
@@ -69,6 +70,8 @@ export function stop(helper: Helper, peer: Peer, uuid: string, force: boolean): 
   // which takes the whole pid namespace down (stage1 then records the fate).
   const target = force ? (rec.init ?? rec.stage1) : rec.stage1;
   if (!target) throw new HelperError('EPODSTATE', `pod ${uuid} is still starting; try again`);
+  // Measured before it is done, as launches are (TPM issue); required and failed: not stopped.
+  await measurePodAction(helper, uuid, force ? 'kill' : 'stop', peer.uid);
   signalProcess(target, force ? os.constants.signals.SIGKILL : os.constants.signals.SIGTERM);
 }
 
