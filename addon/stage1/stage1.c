@@ -3,6 +3,7 @@
  *   fd 0,1,2  the caller's stdio (passed to the helper with SCM_RIGHTS)
  *   fd 3      a socketpair to the helper: the launch spec in, status lines out
  *   fd 4      the seccomp BPF program (raw struct sock_filter array), when the spec says so
+ *   fd 5      enter mode: a pidfd of the running pod's init (taken and checked by the helper)
  *   fd 5, 6   the pod's lock file (flock'ed by the helper: the lock lives as long as S and C do)
  *             and its status file (apps' exit statuses), when the spec says state_fds; they let
  *             anyone see the pod's fate after the helper that started it is gone
@@ -547,6 +548,9 @@ static __attribute__((noreturn)) void exec_app(void) {
 #endif
   stage_exec_label();
   drop_privileges();
+  /* ward enter: the command dies with the stage1 that entered it (the helper kills that one when
+   * its caller goes away). Set after the id change, which clears it. */
+  if (spec.enter && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("marking fds close-on-exec");
   if (spec.seccomp) {
     struct sock_fprog prog = {.len = bpf_len, .filter = bpf_prog};
@@ -593,6 +597,48 @@ static __attribute__((noreturn)) void supervise(pid_t app) {
   _exit(code);
 }
 
+/* Enter mode (ward enter): join the running pod's namespaces through the pidfd on fd 5 (all at
+ * once: setns with a pidfd takes the user namespace first), become root of its user namespace,
+ * fork the command into its pid namespace and confine it exactly as the app (exec_app), then
+ * report its exit like pod init does. Joining the mount namespace puts root and cwd at the pod's
+ * root; nothing of the host's file system stays reachable. */
+static __attribute__((noreturn)) void enter_pod(void) {
+  struct stat st;
+  if (fstat(5, &st) < 0) die("fd 5 is not the pod's pidfd");
+  if (syscall(SYS_setns, 5, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
+    die("joining the pod's namespaces");
+  if (close(5) < 0) die("closing the pod's pidfd");
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the pod's user namespace");
+  if (setgroups(0, NULL) < 0) die("clearing groups");
+  install_forwarders();
+  int execpipe[2];
+  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
+  pid_t a = fork();
+  if (a < 0) die("fork of the command");
+  if (a == 0) {
+    close(execpipe[0]);
+    exec_err_fd = execpipe[1];
+    exec_app();
+  }
+  forward_to = a;
+  close(execpipe[1]);
+  char e;
+  ssize_t r;
+  do r = read(execpipe[0], &e, 1);
+  while (r < 0 && errno == EINTR);
+  close(execpipe[0]);
+  if (r == 0) status_line("R");
+  int st2 = 0;
+  for (;;) {
+    pid_t p = waitpid(a, &st2, 0);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) die("waiting for the command");
+    break;
+  }
+  status_line("X %d %d", WIFEXITED(st2) ? WEXITSTATUS(st2) : -1, WIFSIGNALED(st2) ? WTERMSIG(st2) : 0);
+  _exit(WIFEXITED(st2) ? WEXITSTATUS(st2) : 128 + WTERMSIG(st2));
+}
+
 int main(void) {
   /* Not dumpable: no ptrace, no /proc/<pid>/{exe,mem,fd} for anything in the pod. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
@@ -609,6 +655,7 @@ int main(void) {
   read_spec();
   check_state_fds();
   read_bpf();
+  if (spec.enter) enter_pod();
   mount_overlay_root();
 
   if (unshare(CLONE_NEWUSER) < 0) die("unshare(CLONE_NEWUSER)");

@@ -16,6 +16,7 @@ import { register as registerStop } from './stop';
 import { register as registerRm } from './rm';
 import { register as registerGc } from './gc';
 import { register as registerCatManifest } from './cat-manifest';
+import { register as registerEnter } from './enter';
 import { register as registerVersion } from './version';
 
 const program = new Command('ward')
@@ -38,6 +39,7 @@ registerStop(program);
 registerRm(program);
 registerGc(program);
 registerCatManifest(program);
+registerEnter(program);
 registerFetch(program);
 registerImage(program);
 registerTpm(program);

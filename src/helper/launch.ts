@@ -52,6 +52,36 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
     ...(s.testAttrFile !== undefined ? [['test_attr_file', s.testAttrFile] as [string, string]] : []),
   ];
+  return encodeKv(kv);
+}
+
+/** What ward enter runs inside a running pod, confined as its app is (addon/stage1 enter_pod). */
+export interface EnterSpec {
+  uuid: string;
+  cwd: string;
+  uid: number;
+  gid: number;
+  args: string[];
+  env: string[];
+  caps: number[];
+  seccompFd: number | null;
+  selinuxLabel?: string;
+  /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
+  pidfd: number;
+}
+
+export function encodeEnterSpec(s: EnterSpec): Buffer {
+  return encodeKv([
+    ['enter', '1'], ['uuid', s.uuid], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
+    ...s.args.map((a): [string, string] => ['arg', a]),
+    ...s.env.map((e): [string, string] => ['env', e]),
+    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ['seccomp', s.seccompFd === null ? '0' : '1'],
+    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
+  ]);
+}
+
+function encodeKv(kv: [string, string][]): Buffer {
   const body = Buffer.concat(kv.flatMap(([k, v]) => [Buffer.from(k), Buffer.from([0]), Buffer.from(v), Buffer.from([0])]));
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32BE(body.length);
@@ -73,9 +103,18 @@ export interface PodHandle {
 export class LaunchError extends Error {}
 
 export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
+  return spawnStage1(stage1Fd, encodeSpec(spec), [spec.seccompFd ?? 'ignore', ...(spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : [])], stdio, ids);
+}
+
+/** ward enter: stage1 in enter mode; the handle's init is null (nothing new is pod init). */
+export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number]): PodHandle {
+  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null);
+}
+
+function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null): PodHandle {
   const child: ChildProcess = spawn(`/proc/self/fd/${stage1Fd}`, [], {
     argv0: 'ward-stage1',
-    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', spec.seccompFd ?? 'ignore', ...(spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : [])],
+    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', ...extraFds],
     env: {},
   });
   const sync = child.stdio[3] as Socket;
@@ -89,7 +128,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
   const started = new Promise<void>((res, rej) => ((resolveStarted = res), (rejectStarted = rej)));
   started.catch(() => undefined);
 
-  sync.write(encodeSpec(spec));
+  sync.write(encoded);
   let buf = '';
   sync.on('data', (chunk: Buffer) => {
     buf += chunk.toString('utf8');
@@ -105,6 +144,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
     const [tag, ...rest] = line.split(' ');
     if (tag === 'U') {
       try {
+        if (!ids) throw new Error('stage1 asked for id maps where it makes no user namespace');
         fs.writeFileSync(`/proc/${child.pid}/uid_map`, `0 ${ids.uid.base} ${ids.uid.count}\n`);
         fs.writeFileSync(`/proc/${child.pid}/gid_map`, `0 ${ids.gid.base} ${ids.gid.count}\n`);
         sync.write('M\n');

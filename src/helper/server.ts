@@ -15,6 +15,7 @@ import { StateDir } from './state';
 import { hello } from './verbs/hello';
 import { prepare, run, runPrepared, type RunContext } from './verbs/run';
 import { catManifest, gc, list, rm, status, stop } from './verbs/pods';
+import { enter } from './verbs/enter';
 import type { PodHandle } from './launch';
 import { seal } from './verbs/seal';
 import { tpmLog, tpmQuote } from './verbs/tpm-quote';
@@ -218,6 +219,12 @@ export class Helper {
           fdsHandedOver = true;
           const ctx: RunContext = { helper: this, conn, grants, argsDigest: digest, verb: 'run-prepared' };
           await runPrepared(ctx, req.data.uuid, req.data.detach, fds as [number, number, number]);
+          return;
+        }
+        case 'enter': {
+          expectFds(fds, 3, 'enter');
+          fdsHandedOver = true;
+          await enter({ helper: this, conn, grants, argsDigest: digest, verb: 'enter' }, req.data, fds as [number, number, number]);
           return;
         }
         case 'list': {

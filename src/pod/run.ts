@@ -114,7 +114,7 @@ export async function runPreparedPod(socketPath: string, uuid: string, detach: b
 }
 
 /** Forwards our signals to a foreground pod and waits for its exit status. */
-async function followPod(client: HelperClient): Promise<number> {
+export async function followPod(client: HelperClient): Promise<number> {
   const forward = (sig: NodeJS.Signals) => () => {
     try {
       client.send({ verb: 'signal', signal: sig as 'SIGTERM' });

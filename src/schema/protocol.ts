@@ -79,13 +79,21 @@ export const RmRequest = z.strictObject({ verb: z.literal('rm'), uuid: PodUuid }
 const Seconds = z.number().int().min(0).max(10 * 365 * 24 * 3600);
 /** Marks exited pods as garbage, removes garbage older than the grace period and prepared pods older than expirePrepared. */
 export const GcRequest = z.strictObject({ verb: z.literal('gc'), gracePeriod: Seconds, expirePrepared: Seconds, markOnly: z.boolean() });
+/** fds: [stdin, stdout, stderr]. Runs exec (default /bin/sh) in the running pod, confined as app (default its first) is. */
+export const EnterRequest = z.strictObject({
+  verb: z.literal('enter'),
+  uuid: PodUuid,
+  app: z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an app name (ACName)').optional(),
+  exec: AppSpec.shape.exec.optional(),
+});
+export type EnterRequest = z.infer<typeof EnterRequest>;
 export const CatManifestRequest = z.strictObject({ verb: z.literal('cat-manifest'), uuid: PodUuid });
 /** Sent on a run connection while the pod runs. */
 export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
 
 export const Request = z.discriminatedUnion('verb', [
   HelloRequest, SealRequest, RunRequest, SignalRequest, TpmQuoteRequest, TpmLogRequest,
-  PrepareRequest, RunPreparedRequest, ListRequest, StatusRequest, StopRequest, RmRequest, GcRequest, CatManifestRequest,
+  PrepareRequest, RunPreparedRequest, ListRequest, StatusRequest, StopRequest, RmRequest, GcRequest, CatManifestRequest, EnterRequest,
 ]);
 export type Request = z.infer<typeof Request>;
 export type RunRequest = z.infer<typeof RunRequest>;
@@ -94,7 +102,7 @@ export type PrepareRequest = z.infer<typeof PrepareRequest>;
 export type GcRequest = z.infer<typeof GcRequest>;
 export type AppSpec = z.infer<typeof AppSpec>;
 export type ImageRef = z.infer<typeof ImageRef>;
-export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log', 'prepare', 'run-prepared', 'list', 'status', 'stop', 'rm', 'gc', 'cat-manifest'] as const;
+export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log', 'prepare', 'run-prepared', 'list', 'status', 'stop', 'rm', 'gc', 'cat-manifest', 'enter'] as const;
 export type Verb = (typeof VERBS)[number];
 
 /** Error codes the helper answers with; the frontend maps each to an exit status. */

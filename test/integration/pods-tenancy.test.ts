@@ -45,8 +45,8 @@ describe('pods belong to their owner', () => {
     assert.deepEqual(mine, [running, exited, prepared].sort());
   });
 
-  test('B cannot status, stop, rm, cat-manifest or run-prepared A\'s pods: one line, exit 252, nothing changes', async () => {
-    for (const args of [['status', running], ['stop', running], ['stop', '--force', running], ['rm', exited], ['rm', prepared], ['cat-manifest', exited], ['run-prepared', prepared], ['status', '--wait', running]]) {
+  test('B cannot status, stop, enter, rm, cat-manifest or run-prepared A\'s pods: one line, exit 252, nothing changes', async () => {
+    for (const args of [['enter', running, '--', '/bin/true'], ['status', running], ['stop', running], ['stop', '--force', running], ['rm', exited], ['rm', prepared], ['cat-manifest', exited], ['run-prepared', prepared], ['status', '--wait', running]]) {
       const r = await env.ward('b', args);
       assert.equal(r.code, 252, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, DENIED, args.join(' '));
@@ -66,7 +66,7 @@ describe('pods belong to their owner', () => {
   });
 
   test('the helper enforces ownership itself: B\'s raw requests naming A\'s pods are refused', async () => {
-    for (const req of [{ verb: 'stop', uuid: running, force: true }, { verb: 'rm', uuid: exited }, { verb: 'status', uuid: running, wait: false }, { verb: 'cat-manifest', uuid: exited }]) {
+    for (const req of [{ verb: 'stop', uuid: running, force: true }, { verb: 'cat-manifest', uuid: running }, { verb: 'rm', uuid: exited }, { verb: 'status', uuid: running, wait: false }, { verb: 'cat-manifest', uuid: exited }]) {
       const c = RawClient.connect(env.socket, 'b');
       try {
         const reply = await c.request(req);

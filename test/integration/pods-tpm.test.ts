@@ -43,6 +43,8 @@ describe('pods and TPM measurement', () => {
         uuids.push(uuid);
         const s = await env.ward('a', ['status', uuid]);
         assert.match(s.stdout, /^tpm=measured$/m);
+        const e = await env.ward('a', ['enter', uuid, '--', '/bin/true']);
+        assert.equal(e.code, 0, e.stderr);
         assert.equal((await env.ward('a', ['stop', ...(force ? ['--force'] : []), uuid])).code, 0);
         await env.ward('a', ['status', '--wait', uuid]);
       }
@@ -54,6 +56,8 @@ describe('pods and TPM measurement', () => {
         const stop = events.findIndex((c) => c.event_type === 'pod-action' && c.pod === uuid && c.action === (i === 0 ? 'stop' : 'kill'));
         assert.ok(start >= 0, 'the start is in the log');
         assert.ok(stop > start, 'the stop is in the log, after the start');
+        const entered = events.findIndex((c) => c.event_type === 'pod-action' && c.pod === uuid && c.action === 'enter');
+        assert.ok(entered > start && entered < stop, 'the enter is in the log, between start and stop');
       }
       const table = await env.ward('a', ['tpm', 'log']);
       assert.match(table.stdout, new RegExp(`pod-action .* pod ${uuids[0]} stop by uid \\d+`));

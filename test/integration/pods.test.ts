@@ -9,6 +9,7 @@ import { buildBusyboxAci } from '../lib/aci-builder';
 import { account, TestEnv, USERS } from '../lib/env';
 import { hostLeftovers, waitFor } from '../lib/pods';
 
+const APPC_CAPS = 0xa80425fbn; // the appc default set, as the spine test checks
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('pod lifecycle', () => {
@@ -171,6 +172,34 @@ describe('pod lifecycle', () => {
     const u = await ward(['status', '00000000-0000-4000-8000-000000000000']);
     assert.equal(u.code, 254);
     assert.match(u.stderr, /^ward: no pod 00000000-0000-4000-8000-000000000000; see ward list\n$/);
+  });
+
+  test('enter runs a command inside the running pod, confined as its app is', async () => {
+    const uuid = await detach('echo from-the-app > /tmp/mark; sleep 60');
+    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'upper', 'tmp', 'mark')));
+    const r = await ward(['enter', uuid, '--', '/bin/sh', '-c', 'hostname; cat /tmp/mark; cat /proc/1/comm; cat /proc/self/uid_map; id -u; grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; exit 6']);
+    assert.equal(r.code, 6, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => l.trim());
+    assert.equal(lines[0], `ward-${uuid}`, 'the pod\'s uts namespace');
+    assert.equal(lines[1], 'from-the-app', 'the pod\'s mount namespace and root');
+    assert.equal(lines[2], 'ward-stage1', 'the pod\'s pid namespace: pid 1 is its init');
+    assert.deepEqual(lines[3]!.split(/\s+/).map(Number), [0, account(USERS.a).subuid, 65536], 'the pod\'s user namespace');
+    assert.equal(lines[4], '0');
+    const f = Object.fromEntries(lines.slice(5).map((l) => l.split(/:\s+/)));
+    assert.equal(BigInt('0x' + f.CapEff), APPC_CAPS);
+    assert.equal(BigInt('0x' + f.CapBnd), APPC_CAPS);
+    assert.equal(f.NoNewPrivs, '1');
+    assert.equal(f.Seccomp, '2');
+    const denied = await ward(['enter', uuid, '--', '/bin/sh', '-c', 'cat /proc/1/environ >/dev/null 2>&1 || echo no-init-memory; ls /proc/1/root >/dev/null 2>&1 || echo no-init-root']);
+    assert.match(denied.stdout, /no-init-memory/);
+    const bad = await ward(['enter', '--app', 'nope', uuid]);
+    assert.equal(bad.code, 254);
+    assert.match(bad.stderr, /^ward: pod [0-9a-f-]+ has no app nope; its apps: busybox\n$/);
+    await ward(['stop', '--force', uuid]);
+    await status(uuid, ['--wait']);
+    const gone = await ward(['enter', uuid, '--', '/bin/true']);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /^ward: pod .* is not running \(it is exited\); only running pods can be entered\n$/);
   });
 
   test('a helper restart finds detached pods still running, and they can be stopped', async () => {

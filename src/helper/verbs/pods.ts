@@ -22,7 +22,7 @@ interface Located {
 }
 
 /** The pod, if the caller may touch it; refuses with ENOPOD or EDENIED. */
-function locate(store: PodStore, peer: Peer, uuid: string, what: string): Located {
+export function locate(store: PodStore, peer: Peer, uuid: string, what: string): Located {
   const found = store.find(uuid);
   const rec = found && store.readRecord(found.dir);
   if (!found || !rec || found.where === 'embryo' || found.where === 'garbage') throw new HelperError('ENOPOD', `no pod ${uuid}; see ward list`);

@@ -287,7 +287,7 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
 }
 
 /** While the pod runs, the caller may send 'signal' frames; EOF from the caller stops the pod. */
-async function forwardSignals(conn: Connection, pod: PodHandle): Promise<void> {
+export async function forwardSignals(conn: Connection, pod: PodHandle): Promise<void> {
   for (;;) {
     let frame;
     try {
