@@ -4,9 +4,12 @@
 import type { z } from 'zod';
 import { WardError } from '../image/errors';
 import type { AppcPodManifest } from '../schema/appc-pod';
-import { PodDoneResponse, PodGcResponse, PodListResponse, PodManifestResponse, PodStatusResponse, type PodInfo } from '../schema/pod';
+import type { PodInfo } from '../schema/pod';
 import type { Request } from '../schema/protocol';
 import { HelperClient } from './client';
+
+/** The answer schemas, loaded only when a pod command runs: they pull in zod (ward's start-up budget). */
+const schemas = () => import('../schema/pod');
 
 async function ask<T extends z.ZodType>(socketPath: string, req: Request, schema: T): Promise<z.infer<T>> {
   const c = new HelperClient(socketPath);
@@ -21,7 +24,7 @@ async function ask<T extends z.ZodType>(socketPath: string, req: Request, schema
 }
 
 export async function listPods(socketPath: string): Promise<PodInfo[]> {
-  return (await ask(socketPath, { verb: 'list' }, PodListResponse)).pods;
+  return (await ask(socketPath, { verb: 'list' }, (await schemas()).PodListResponse)).pods;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -38,24 +41,24 @@ export async function resolveUuid(socketPath: string, given: string): Promise<st
 }
 
 export async function podStatus(socketPath: string, uuid: string, wait: boolean): Promise<PodInfo> {
-  return (await ask(socketPath, { verb: 'status', uuid, wait }, PodStatusResponse)).pod;
+  return (await ask(socketPath, { verb: 'status', uuid, wait }, (await schemas()).PodStatusResponse)).pod;
 }
 
 export async function stopPod(socketPath: string, uuid: string, force: boolean): Promise<void> {
-  await ask(socketPath, { verb: 'stop', uuid, force }, PodDoneResponse);
+  await ask(socketPath, { verb: 'stop', uuid, force }, (await schemas()).PodDoneResponse);
 }
 
 export async function removePod(socketPath: string, uuid: string): Promise<void> {
-  await ask(socketPath, { verb: 'rm', uuid }, PodDoneResponse);
+  await ask(socketPath, { verb: 'rm', uuid }, (await schemas()).PodDoneResponse);
 }
 
 export async function gcPods(socketPath: string, opts: { gracePeriod: number; expirePrepared: number; markOnly: boolean }): Promise<{ marked: string[]; removed: string[] }> {
-  const r = await ask(socketPath, { verb: 'gc', ...opts }, PodGcResponse);
+  const r = await ask(socketPath, { verb: 'gc', ...opts }, (await schemas()).PodGcResponse);
   return { marked: r.marked, removed: r.removed };
 }
 
 export async function podManifest(socketPath: string, uuid: string): Promise<AppcPodManifest> {
-  return (await ask(socketPath, { verb: 'cat-manifest', uuid }, PodManifestResponse)).manifest;
+  return (await ask(socketPath, { verb: 'cat-manifest', uuid }, (await schemas()).PodManifestResponse)).manifest;
 }
 
 /** Durations as rkt takes them (Go's time.ParseDuration subset): 30m, 1h30m, 10s, 0. Seconds. */
