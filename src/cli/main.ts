@@ -17,6 +17,7 @@ import { register as registerRm } from './rm';
 import { register as registerGc } from './gc';
 import { register as registerCatManifest } from './cat-manifest';
 import { register as registerEnter } from './enter';
+import { register as registerExport } from './export';
 import { register as registerVersion } from './version';
 
 const program = new Command('ward')
@@ -40,6 +41,7 @@ registerRm(program);
 registerGc(program);
 registerCatManifest(program);
 registerEnter(program);
+registerExport(program);
 registerFetch(program);
 registerImage(program);
 registerTpm(program);

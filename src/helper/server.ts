@@ -14,7 +14,7 @@ import { requireVerb } from './policy';
 import { StateDir } from './state';
 import { hello } from './verbs/hello';
 import { prepare, run, runPrepared, type RunContext } from './verbs/run';
-import { catManifest, gc, list, rm, status, stop } from './verbs/pods';
+import { catManifest, exportMount, gc, list, rm, status, stop } from './verbs/pods';
 import { enter } from './verbs/enter';
 import type { PodHandle } from './launch';
 import { seal } from './verbs/seal';
@@ -225,6 +225,12 @@ export class Helper {
           expectFds(fds, 3, 'enter');
           fdsHandedOver = true;
           await enter({ helper: this, conn, grants, argsDigest: digest, verb: 'enter' }, req.data, fds as [number, number, number]);
+          return;
+        }
+        case 'export': {
+          expectFds(fds, 0, 'export');
+          conn.sendWithFds({ ok: true, uuid: req.data.uuid }, [exportMount(this, conn.peer, req.data.uuid)]);
+          this.audit.append(conn.peer, verb, digest, 'allow', `exported ${req.data.uuid}`);
           return;
         }
         case 'list': {

@@ -134,6 +134,8 @@ export interface Addon {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal(2): true when sent, false when the process has already exited. */
   pidfdSendSignal(pidfd: number, signo: number): boolean;
+  /** A read-only, nosuid, nodev, noexec overlay of the lower dirs ("top:...:bottom"), detached (in no mount table); its fd. */
+  detachedOverlay(lowerdir: string): number;
   /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
   sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
 }

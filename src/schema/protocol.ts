@@ -87,13 +87,15 @@ export const EnterRequest = z.strictObject({
   exec: AppSpec.shape.exec.optional(),
 });
 export type EnterRequest = z.infer<typeof EnterRequest>;
+/** Answered with one fd: a read-only detached mount of the exited pod's root filesystem. */
+export const ExportRequest = z.strictObject({ verb: z.literal('export'), uuid: PodUuid });
 export const CatManifestRequest = z.strictObject({ verb: z.literal('cat-manifest'), uuid: PodUuid });
 /** Sent on a run connection while the pod runs. */
 export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
 
 export const Request = z.discriminatedUnion('verb', [
   HelloRequest, SealRequest, RunRequest, SignalRequest, TpmQuoteRequest, TpmLogRequest,
-  PrepareRequest, RunPreparedRequest, ListRequest, StatusRequest, StopRequest, RmRequest, GcRequest, CatManifestRequest, EnterRequest,
+  PrepareRequest, RunPreparedRequest, ListRequest, StatusRequest, StopRequest, RmRequest, GcRequest, CatManifestRequest, EnterRequest, ExportRequest,
 ]);
 export type Request = z.infer<typeof Request>;
 export type RunRequest = z.infer<typeof RunRequest>;
@@ -102,7 +104,7 @@ export type PrepareRequest = z.infer<typeof PrepareRequest>;
 export type GcRequest = z.infer<typeof GcRequest>;
 export type AppSpec = z.infer<typeof AppSpec>;
 export type ImageRef = z.infer<typeof ImageRef>;
-export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log', 'prepare', 'run-prepared', 'list', 'status', 'stop', 'rm', 'gc', 'cat-manifest', 'enter'] as const;
+export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log', 'prepare', 'run-prepared', 'list', 'status', 'stop', 'rm', 'gc', 'cat-manifest', 'enter', 'export'] as const;
 export type Verb = (typeof VERBS)[number];
 
 /** Error codes the helper answers with; the frontend maps each to an exit status. */

@@ -66,7 +66,7 @@ describe('pods belong to their owner', () => {
   });
 
   test('the helper enforces ownership itself: B\'s raw requests naming A\'s pods are refused', async () => {
-    for (const req of [{ verb: 'stop', uuid: running, force: true }, { verb: 'cat-manifest', uuid: running }, { verb: 'rm', uuid: exited }, { verb: 'status', uuid: running, wait: false }, { verb: 'cat-manifest', uuid: exited }]) {
+    for (const req of [{ verb: 'stop', uuid: running, force: true }, { verb: 'cat-manifest', uuid: running }, { verb: 'rm', uuid: exited }, { verb: 'status', uuid: running, wait: false }, { verb: 'cat-manifest', uuid: exited }, { verb: 'export', uuid: exited }]) {
       const c = RawClient.connect(env.socket, 'b');
       try {
         const reply = await c.request(req);

@@ -202,6 +202,35 @@ describe('pod lifecycle', () => {
     assert.match(gone.stderr, /^ward: pod .* is not running \(it is exited\); only running pods can be entered\n$/);
   });
 
+  test('export: an exited pod\'s root filesystem as an ACI that runs again; running pods and others\' pods are refused', async () => {
+    const uuid = await detach('echo written-in-the-pod > /made-here; chown 123:456 /made-here; rm /bin/false; sleep 60');
+    const file = path.join(env.dir, 'users', USERS.a, 'pod.aci');
+    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'upper', 'made-here')));
+    const running = await ward(['export', uuid, file]);
+    assert.equal(running.code, 254);
+    assert.match(running.stderr, /^ward: pod .* is running; only exited pods can be exported \(stop it first\)\n$/);
+    const other = await env.ward('b', ['export', uuid, path.join(env.dir, 'users', USERS.b, 'x.aci')]);
+    assert.equal(other.code, 252);
+    assert.match(other.stderr, /^ward: pod [0-9a-f-]+ is not yours: only its owner or a member of group ward-admin may see it\n$/);
+    await ward(['stop', '--force', uuid]);
+    await status(uuid, ['--wait']);
+    const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    const r = await ward(['export', uuid, file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8'), mountsBefore, 'the export mount never enters the host\'s table');
+    const listing = (await import('node:child_process')).spawnSync('tar', ['-tvf', file], { encoding: 'utf8' }).stdout;
+    assert.match(listing, /^-rw-r--r-- 0\/0 .* manifest$/m);
+    assert.match(listing, /^-\S+ 123\/456 .* rootfs\/made-here$/m, 'the pod\'s ids, not the host\'s');
+    assert.doesNotMatch(listing, /rootfs\/bin\/false$/m, 'what the pod removed is not exported');
+    assert.match(listing, /rootfs\/bin\/busybox$/m);
+    const again = await ward(['run', '--insecure-options=image', file, '--', '-c', 'cat /made-here; stat -c %u:%g /made-here']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, 'written-in-the-pod\n123:456\n');
+    const exists = await ward(['export', uuid, file]);
+    assert.equal(exists.code, 253);
+    assert.match(exists.stderr, /exists; pass --overwrite/);
+  });
+
   test('a helper restart finds detached pods still running, and they can be stopped', async () => {
     const uuid = await detach('trap "exit 9" TERM; while :; do sleep 0.1; done');
     await env.stopHelper();

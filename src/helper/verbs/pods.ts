@@ -2,6 +2,8 @@
 // Each names pods by uuid and checks ownership (pod-access.ts) before anything else is said
 // about the pod; list shows only what the caller may touch.
 import fs from 'node:fs';
+import path from 'node:path';
+import { addon } from '../../native/addon';
 import os from 'node:os';
 import type { PodInfo, PodRecord } from '../../schema/pod';
 import type { GcRequest } from '../../schema/protocol';
@@ -134,4 +136,23 @@ export function gc(helper: Helper, peer: Peer, req: GcRequest): { marked: string
     }
   }
   return { marked, removed };
+}
+
+/**
+ * export: the exited pod's root filesystem (its upper dir over its sealed tree) as an fd of a
+ * read-only, nosuid, nodev, noexec overlay mount that is in no mount table. The caller reads it
+ * in its own user namespace; the helper parses nothing of it.
+ */
+export function exportMount(helper: Helper, peer: Peer, uuid: string): number {
+  const store = helper.opts.state.podStore;
+  const { found, rec } = locate(store, peer, uuid, 'export');
+  const state = store.state(found);
+  if (state !== 'exited' && state !== 'exited-garbage') throw new HelperError('EPODSTATE', `pod ${uuid} is ${state}; only exited pods can be exported (stop it first)`);
+  const tree = helper.opts.state.tree(rec.owner.uid, rec.apps[0]!.tree);
+  if (!fs.existsSync(tree)) throw new HelperError('ENOTREE', `the sealed tree of pod ${uuid} is gone from the helper's store; its root filesystem cannot be exported`);
+  try {
+    return addon().detachedOverlay(`${path.join(found.dir, 'upper')}:${tree}`);
+  } catch (e) {
+    throw new HelperError('EINTERNAL', `mounting pod ${uuid}'s root filesystem for export: ${(e as Error).message}`);
+  }
 }
