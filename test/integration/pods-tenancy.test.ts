@@ -7,7 +7,7 @@ import { buildBusyboxAci } from '../lib/aci-builder';
 import { account, TestEnv, USERS } from '../lib/env';
 import { RawClient } from '../lib/raw-client';
 
-const DENIED = /^ward: pod [0-9a-f-]{36} is not yours: only its owner or a member of group ward-admin may \w+ it\n$/;
+const DENIED = /^ward: pod [0-9a-f-]{36} is not yours: only its owner (or a member of group ward-admin )?may \w+ it\n$/;
 
 describe('pods belong to their owner', () => {
   const env = new TestEnv('pods-tenancy');
@@ -98,6 +98,9 @@ describe('pods belong to their owner', () => {
     const s = await env.ward('admin', ['status', running]);
     assert.equal(s.code, 0, s.stderr);
     assert.match(s.stdout, /^state=running$/m);
+    const start = await env.ward('admin', ['run-prepared', prepared]);
+    assert.equal(start.code, 252, 'starting a pod is its owner\'s alone (their ids, their tree)');
+    assert.match(start.stderr, /^ward: pod [0-9a-f-]+ is not yours: only its owner may run it\n$/);
     const rm = await env.ward('admin', ['rm', exited]);
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal(env.podDir(exited), null);

@@ -15,8 +15,13 @@ export function mayTouch(peer: Peer, rec: PodRecord): boolean {
   return rec.owner.uid === peer.uid || isAdmin(peer);
 }
 
-export function requireOwner(peer: Peer, rec: PodRecord, what: string): void {
-  if (!mayTouch(peer, rec)) {
+/**
+ * Refuses unless the caller owns the pod (or, where adminMay, is an admin). Starting a pod is
+ * acting as its owner (their subordinate ids, their sealed tree): owners only.
+ */
+export function requireOwner(peer: Peer, rec: PodRecord, what: string, adminMay = true): void {
+  if (adminMay ? !mayTouch(peer, rec) : rec.owner.uid !== peer.uid) {
+    if (!adminMay) throw new HelperError('EDENIED', `pod ${rec.uuid} is not yours: only its owner may ${what} it`);
     throw new HelperError('EDENIED', `pod ${rec.uuid} is not yours: only its owner or a member of group ${ADMIN_GROUP} may ${what} it`);
   }
 }

@@ -157,7 +157,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     if (!found) throw new HelperError('ENOPOD', `no pod ${uuid}; see ward list`);
     const rec0 = store.readRecord(found.dir);
     if (!rec0) throw new HelperError('EINTERNAL', `pod ${uuid} has no readable record; remove it with ward rm`);
-    requireOwner(ctx.conn.peer, rec0, 'run');
+    requireOwner(ctx.conn.peer, rec0, 'run', false);
     if (found.where !== 'prepared') throw new HelperError('EPODSTATE', `pod ${uuid} is not prepared (it is ${store.state(found)}); prepare another with ward prepare`);
     checkPodLimit(ctx);
     lockFd = store.lock(found.dir);
