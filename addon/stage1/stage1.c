@@ -31,6 +31,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -666,10 +667,15 @@ int main(void) {
     die("unsharing namespaces");
 
   install_forwarders();
+  /* S holds the write end for its life: C, once it has asked to die with S, sees EOF here only if
+   * S died before that (the one window PR_SET_PDEATHSIG cannot cover). */
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die("pipe for pod init");
   pid_t c = fork();
   if (c < 0) die("fork of pod init");
   if (c > 0) {
     /* S: outside the pod's pid namespace, passes C's fate on to the helper. */
+    if (close(alive[0]) < 0) die("closing pipe");
     forward_to = c;
     status_line("P %d", (int)c);
     int cst;
@@ -687,6 +693,14 @@ int main(void) {
   /* C: pid 1. Dies with S (kill -9 of stage1 ends the pod, and so releases its lock). */
   forward_to = 0;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
+  if (close(alive[1]) < 0) die("closing pipe");
+  struct pollfd pfd = {.fd = alive[0], .events = POLLIN};
+  int pr;
+  do pr = poll(&pfd, 1, 0);
+  while (pr < 0 && errno == EINTR);
+  if (pr < 0) die("checking on stage1");
+  if (pr > 0) _exit(254); /* EOF: S is already gone */
+  if (close(alive[0]) < 0) die("closing pipe");
   setup_root();
   int execpipe[2];
   if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");

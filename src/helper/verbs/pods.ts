@@ -70,11 +70,15 @@ export async function stop(helper: Helper, peer: Peer, uuid: string, force: bool
   if (store.state(found) !== 'running') throw new HelperError('EPODSTATE', `pod ${uuid} is not running (it is ${store.state(found)})`);
   // SIGTERM goes to stage1, which passes it to pod init and on to the app; SIGKILL to pod init,
   // which takes the whole pid namespace down (stage1 then records the fate).
-  const target = force ? (rec.init ?? rec.stage1) : rec.stage1;
-  if (!target) throw new HelperError('EPODSTATE', `pod ${uuid} is still starting; try again`);
+  const targets = (force ? [rec.init, rec.stage1] : [rec.stage1, rec.init]).filter((t) => t !== null);
+  if (targets.length === 0) throw new HelperError('EPODSTATE', `pod ${uuid} is still starting; try again`);
   // Measured before it is done, as launches are (TPM issue); required and failed: not stopped.
   await measurePodAction(helper, uuid, force ? 'kill' : 'stop', peer.uid);
-  signalProcess(target, force ? os.constants.signals.SIGKILL : os.constants.signals.SIGTERM);
+  const signo = force ? os.constants.signals.SIGKILL : os.constants.signals.SIGTERM;
+  // The first that still lives takes it (pod init, if stage1 is somehow gone before it).
+  if (!targets.some((t) => signalProcess(t, signo)) && store.isLocked(found.dir)) {
+    throw new HelperError('EPODSTATE', `pod ${uuid} holds its lock but none of its recorded processes lives; see ward status ${uuid}`);
+  }
 }
 
 /** Removes a pod that is not running: renamed to garbage/, its files removed, then its MCS pair freed. */
