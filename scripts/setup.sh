@@ -33,6 +33,8 @@ else
 fi
 
 getent group ward >/dev/null || groupadd --system ward
+# Members of ward-admin see and act on every user's pods (list, status, stop, rm, gc).
+getent group ward-admin >/dev/null || groupadd --system ward-admin
 ensure_user() { # name, in-ward(yes|no)
   if ! id "$1" >/dev/null 2>&1; then
     useradd --create-home --shell /bin/sh "$1"
@@ -50,3 +52,5 @@ ensure_user ward-demo yes
 ensure_user ward-test-a yes
 ensure_user ward-test-b yes
 ensure_user ward-test-out no
+ensure_user ward-test-admin yes
+usermod -aG ward-admin ward-test-admin

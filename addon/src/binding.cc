@@ -7,6 +7,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitSeccomp(env, exports);
   ward::InitSeal(env, exports);
   ward::InitFileops(env, exports);
+  ward::InitPidfd(env, exports);
+  ward::InitMountfd(env, exports);
   return exports;
 }
 

@@ -7,4 +7,6 @@ void InitSock(Napi::Env env, Napi::Object exports);     // sock.cc: peer creds, 
 void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc: OCI profile -> BPF via libseccomp
 void InitSeal(Napi::Env env, Napi::Object exports);     // seal.cc: copy a hostile tree safely and digest it
 void InitFileops(Napi::Env env, Napi::Object exports);  // fileops.cc: flock
+void InitPidfd(Napi::Env env, Napi::Object exports);    // pidfd.cc: pidfd_open, pidfd_send_signal
+void InitMountfd(Napi::Env env, Napi::Object exports);  // mountfd.cc: detached read-only overlay mounts (ward export)
 }  // namespace ward

@@ -100,6 +100,12 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "seccomp") == 0) {
       bad = parse_id(val, 1, &n);
       s->seccomp = (int)n;
+    } else if (strcmp(key, "enter") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->enter = (int)n;
+    } else if (strcmp(key, "state_fds") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->state_fds = (int)n;
     } else {
       snprintf(err, errlen, "launch spec has unknown key '%.32s'", key);
       return -1;
@@ -111,13 +117,17 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
   }
   s->args[s->nargs] = NULL;
   s->env[s->nenv] = NULL;
-  const char *missing = !s->uuid       ? "uuid"
-                        : !s->hostname ? "hostname"
-                        : !s->lower    ? "lower"
-                        : !s->upper    ? "upper"
-                        : !s->work     ? "work"
-                        : !s->rootfs   ? "rootfs"
-                        : !s->cwd      ? "cwd"
+  if (s->enter && (s->hostname || s->lower || s->upper || s->work || s->rootfs || s->nmasked || s->nreadonly || s->state_fds)) {
+    snprintf(err, errlen, "launch spec for enter names a pod to make");
+    return -1;
+  }
+  const char *missing = !s->uuid                    ? "uuid"
+                        : !s->enter && !s->hostname ? "hostname"
+                        : !s->enter && !s->lower    ? "lower"
+                        : !s->enter && !s->upper    ? "upper"
+                        : !s->enter && !s->work     ? "work"
+                        : !s->enter && !s->rootfs   ? "rootfs"
+                        : !s->cwd                   ? "cwd"
                         : !s->have_uid ? "uid"
                         : !s->have_gid ? "gid"
                         : s->nargs == 0 ? "arg"

@@ -41,6 +41,14 @@ struct spec {
   const char *readonly[SPEC_MAX_PATHS];
   size_t nreadonly;
   int seccomp; /* 1: a BPF program follows on fd 4 */
+  /* 1: fd 5 is the pod's lock file, locked by the helper, held by stage1 for the pod's life
+   * (its release is how anyone sees the pod has exited), and fd 6 the pod's status file
+   * (O_APPEND), where the apps' exit statuses are written. Neither reaches an app. */
+  int state_fds;
+  /* 1: enter mode (ward enter): no pod is made; fd 5 is a pidfd of a running pod's init, whose
+   * namespaces are joined, and the command runs there as an app would (ids, caps, nnp, label,
+   * seccomp). hostname, lower, upper, work, rootfs, masked, readonly and state_fds do not apply. */
+  int enter;
   /* SELinux (both optional; absent: nothing is labelled and attr/exec is never written). */
   const char *selinux_label;       /* the app's process label, staged in attr/exec */
   const char *selinux_mount_label; /* context= for the overlay root and every runtime mount */

@@ -3,6 +3,10 @@
  *   fd 0,1,2  the caller's stdio (passed to the helper with SCM_RIGHTS)
  *   fd 3      a socketpair to the helper: the launch spec in, status lines out
  *   fd 4      the seccomp BPF program (raw struct sock_filter array), when the spec says so
+ *   fd 5      enter mode: a pidfd of the running pod's init (taken and checked by the helper)
+ *   fd 5, 6   the pod's lock file (flock'ed by the helper: the lock lives as long as S and C do)
+ *             and its status file (apps' exit statuses), when the spec says state_fds; they let
+ *             anyone see the pod's fate after the helper that started it is gone
  *
  * The order of operations follows runc and crun (DESIGN.md §3.8):
  *   S (host root): read spec and BPF, mount the overlay root (sealed tree as the read-only lower
@@ -27,6 +31,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,6 +55,8 @@
 
 #define SYNC_FD 3
 #define BPF_FD 4
+#define LOCK_FD 5
+#define STATUS_FD 6
 #define BPF_MAX_BYTES (4096 * 8)
 
 #ifndef OPEN_TREE_CLONE
@@ -95,6 +102,35 @@ static void status_line(const char *fmt, ...) {
     if (w <= 0) return;
     off += w;
   }
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
+static __attribute__((noreturn, format(printf, 1, 2))) void die_plain(const char *fmt, ...);
+
+/* One line to the pod's status file (O_APPEND: one write, one whole line). Best effort like the
+ * status lines: a pod whose status cannot be written still ends, and shows "unknown". */
+static void status_file(const char *fmt, ...) {
+  if (!spec.state_fds) return;
+  char line[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n <= 0 || (size_t)n >= sizeof(line)) return;
+  ssize_t w;
+  do w = write(STATUS_FD, line, (size_t)n);
+  while (w < 0 && errno == EINTR);
+}
+
+static void check_state_fds(void) {
+  if (!spec.state_fds) return;
+  struct stat st;
+  if (fstat(LOCK_FD, &st) < 0 || !S_ISREG(st.st_mode)) die_plain("fd 5 is not the pod's lock file");
+  int fl = fcntl(STATUS_FD, F_GETFL);
+  if (fl < 0 || fstat(STATUS_FD, &st) < 0 || !S_ISREG(st.st_mode) || !(fl & O_APPEND) || (fl & O_ACCMODE) == O_RDONLY)
+    die_plain("fd 6 is not the pod's status file opened for appending");
+  /* Not inherited across any exec: the apps' execve and nothing else drops them. */
+  if (fcntl(LOCK_FD, F_SETFD, FD_CLOEXEC) < 0 || fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) < 0) die("marking state fds close-on-exec");
 }
 
 static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...) {
@@ -513,6 +549,9 @@ static __attribute__((noreturn)) void exec_app(void) {
 #endif
   stage_exec_label();
   drop_privileges();
+  /* ward enter: the command dies with the stage1 that entered it (the helper kills that one when
+   * its caller goes away). Set after the id change, which clears it. */
+  if (spec.enter && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("marking fds close-on-exec");
   if (spec.seccomp) {
     struct sock_fprog prog = {.len = bpf_len, .filter = bpf_prog};
@@ -554,8 +593,51 @@ static __attribute__((noreturn)) void supervise(pid_t app) {
   }
   int code = WIFEXITED(app_status) ? WEXITSTATUS(app_status) : 128 + WTERMSIG(app_status);
   int sig = WIFSIGNALED(app_status) ? WTERMSIG(app_status) : 0;
+  status_file("app 0 %d %d\n", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
   status_line("X %d %d", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
   _exit(code);
+}
+
+/* Enter mode (ward enter): join the running pod's namespaces through the pidfd on fd 5 (all at
+ * once: setns with a pidfd takes the user namespace first), become root of its user namespace,
+ * fork the command into its pid namespace and confine it exactly as the app (exec_app), then
+ * report its exit like pod init does. Joining the mount namespace puts root and cwd at the pod's
+ * root; nothing of the host's file system stays reachable. */
+static __attribute__((noreturn)) void enter_pod(void) {
+  struct stat st;
+  if (fstat(5, &st) < 0) die("fd 5 is not the pod's pidfd");
+  if (syscall(SYS_setns, 5, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
+    die("joining the pod's namespaces");
+  if (close(5) < 0) die("closing the pod's pidfd");
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the pod's user namespace");
+  if (setgroups(0, NULL) < 0) die("clearing groups");
+  install_forwarders();
+  int execpipe[2];
+  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
+  pid_t a = fork();
+  if (a < 0) die("fork of the command");
+  if (a == 0) {
+    close(execpipe[0]);
+    exec_err_fd = execpipe[1];
+    exec_app();
+  }
+  forward_to = a;
+  close(execpipe[1]);
+  char e;
+  ssize_t r;
+  do r = read(execpipe[0], &e, 1);
+  while (r < 0 && errno == EINTR);
+  close(execpipe[0]);
+  if (r == 0) status_line("R");
+  int st2 = 0;
+  for (;;) {
+    pid_t p = waitpid(a, &st2, 0);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) die("waiting for the command");
+    break;
+  }
+  status_line("X %d %d", WIFEXITED(st2) ? WEXITSTATUS(st2) : -1, WIFSIGNALED(st2) ? WTERMSIG(st2) : 0);
+  _exit(WIFEXITED(st2) ? WEXITSTATUS(st2) : 128 + WTERMSIG(st2));
 }
 
 int main(void) {
@@ -568,8 +650,13 @@ int main(void) {
     fprintf(stderr, "ward-stage1: started without the helper's socket on fd 3; it is run only by ward-helper\n");
     return 254;
   }
+  /* The helper may be gone (restarted) while a detached pod runs: a status line written to its
+   * closed socket must not kill us. The app gets the default back (exec_app). */
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) die("ignoring SIGPIPE");
   read_spec();
+  check_state_fds();
   read_bpf();
+  if (spec.enter) enter_pod();
   mount_overlay_root();
 
   if (unshare(CLONE_NEWUSER) < 0) die("unshare(CLONE_NEWUSER)");
@@ -580,10 +667,15 @@ int main(void) {
     die("unsharing namespaces");
 
   install_forwarders();
+  /* S holds the write end for its life: C, once it has asked to die with S, sees EOF here only if
+   * S died before that (the one window PR_SET_PDEATHSIG cannot cover). */
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die("pipe for pod init");
   pid_t c = fork();
   if (c < 0) die("fork of pod init");
   if (c > 0) {
     /* S: outside the pod's pid namespace, passes C's fate on to the helper. */
+    if (close(alive[0]) < 0) die("closing pipe");
     forward_to = c;
     status_line("P %d", (int)c);
     int cst;
@@ -593,11 +685,22 @@ int main(void) {
       if (p < 0) die("waiting for pod init");
       break;
     }
+    /* Last line of the status file: how pod init ended (the apps' lines, if any, came first). */
+    status_file("pod %d %d\n", WIFEXITED(cst) ? WEXITSTATUS(cst) : -1, WIFSIGNALED(cst) ? WTERMSIG(cst) : 0);
     return WIFEXITED(cst) ? WEXITSTATUS(cst) : 128 + WTERMSIG(cst);
   }
 
-  /* C: pid 1. */
+  /* C: pid 1. Dies with S (kill -9 of stage1 ends the pod, and so releases its lock). */
   forward_to = 0;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
+  if (close(alive[1]) < 0) die("closing pipe");
+  struct pollfd pfd = {.fd = alive[0], .events = POLLIN};
+  int pr;
+  do pr = poll(&pfd, 1, 0);
+  while (pr < 0 && errno == EINTR);
+  if (pr < 0) die("checking on stage1");
+  if (pr > 0) _exit(254); /* EOF: S is already gone */
+  if (close(alive[0]) < 0) die("closing pipe");
   setup_root();
   int execpipe[2];
   if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");

@@ -11,6 +11,16 @@ type Register = (program: Command) => void;
  */
 const COMMANDS: Record<string, () => Register> = {
   run: () => (require('./run') as typeof import('./run')).register,
+  prepare: () => (require('./prepare') as typeof import('./prepare')).register,
+  'run-prepared': () => (require('./run-prepared') as typeof import('./run-prepared')).register,
+  list: () => (require('./list') as typeof import('./list')).register,
+  status: () => (require('./status') as typeof import('./status')).register,
+  stop: () => (require('./stop') as typeof import('./stop')).register,
+  rm: () => (require('./rm') as typeof import('./rm')).register,
+  gc: () => (require('./gc') as typeof import('./gc')).register,
+  'cat-manifest': () => (require('./cat-manifest') as typeof import('./cat-manifest')).register,
+  enter: () => (require('./enter') as typeof import('./enter')).register,
+  export: () => (require('./export') as typeof import('./export')).register,
   fetch: () => (require('./fetch') as typeof import('./fetch')).register,
   image: () => (require('./image') as typeof import('./image')).register,
   tpm: () => (require('./tpm') as typeof import('./tpm')).register,

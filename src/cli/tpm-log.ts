@@ -22,6 +22,8 @@ function details(rec: LogRecord): string {
   switch (c.event_type) {
     case 'pod-start':
       return `pod ${c.pod} image ${c.image.name} ${c.image.id} tree ${c.tree} signer ${c.signer}`;
+    case 'pod-action':
+      return `pod ${c.pod} ${c.action} by uid ${c.uid}`;
     case 'audit-head':
       return `${c.reason}: ${c.records} audit record(s), head ${c.head}`;
     case 'writer-died':

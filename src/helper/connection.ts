@@ -59,6 +59,9 @@ export class Connection {
   /** Framed answers not yet taken by the socket; the first may be partly sent (outOffset). */
   private readonly out: Buffer[] = [];
   private outOffset = 0;
+  /** fds to send with the frame at out index (key - outFdsBase); outFdsBase counts frames already shifted out. */
+  private readonly outFds = new Map<number, number[]>();
+  private outFdsBase = 0;
   private outBytes = 0;
   private stallTimer: NodeJS.Timeout | null = null;
   private drainWaiters: (() => void)[] = [];
@@ -86,6 +89,19 @@ export class Connection {
       this.reading = r;
       this.updateInterest();
     });
+  }
+
+  /**
+   * Queues an answer carrying fds (they ride with its first byte). The connection owns them from
+   * here: it closes them once they are sent, or when the answer is dropped.
+   */
+  sendWithFds(msg: object, fds: number[]): void {
+    if (this.closed) {
+      closeFds(fds);
+      return;
+    }
+    this.outFds.set(this.out.length + this.outFdsBase, fds);
+    this.send(msg);
   }
 
   /** Queues an answer; it is written as the socket takes it, never waiting here. */
@@ -228,18 +244,24 @@ export class Connection {
     while (this.out.length > 0 && !this.finished) {
       const head = this.out[0]!;
       const rest = this.outOffset > 0 ? head.subarray(this.outOffset) : head;
+      const fds = this.outOffset === 0 ? (this.outFds.get(this.outFdsBase) ?? []) : [];
       let n: number;
       try {
-        n = addon().sendSome(this.fd, rest, []);
+        n = addon().sendSome(this.fd, rest, fds);
       } catch {
         this.abort(); // EPIPE, ECONNRESET: the caller is gone
         return;
       }
       if (n === 0) break;
+      if (fds.length > 0) {
+        closeFds(fds); // sent: the caller has its own copies
+        this.outFds.delete(this.outFdsBase);
+      }
       progress = true;
       this.outBytes -= n;
       if (n === rest.length) {
         this.out.shift();
+        this.outFdsBase++;
         this.outOffset = 0;
       } else {
         this.outOffset += n;
@@ -275,6 +297,8 @@ export class Connection {
   private abort(): void {
     this.closed = true;
     this.out.length = 0;
+    for (const fds of this.outFds.values()) closeFds(fds);
+    this.outFds.clear();
     this.outOffset = 0;
     this.outBytes = 0;
     this.endReading(null);

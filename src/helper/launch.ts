@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { SubIdRange } from './peer';
+import { processRef } from './pod-store';
+import type { ProcessRef } from '../schema/pod';
 
 export interface LaunchSpec {
   uuid: string;
@@ -23,6 +25,8 @@ export interface LaunchSpec {
   masked: readonly string[];
   readonly: readonly string[];
   seccompFd: number | null;
+  /** The pod's locked lock file and its status file (pod-store.ts), for stage1's fds 5 and 6. */
+  stateFds?: { lock: number; status: number };
   /** The app's SELinux process label, staged in attr/exec by stage1 (absent: none written). */
   selinuxLabel?: string;
   /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
@@ -42,11 +46,42 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...s.masked.map((m): [string, string] => ['masked', m]),
     ...s.readonly.map((r): [string, string] => ['readonly', r]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
+    ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
     ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
     ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
     ...(s.testAttrFile !== undefined ? [['test_attr_file', s.testAttrFile] as [string, string]] : []),
   ];
+  return encodeKv(kv);
+}
+
+/** What ward enter runs inside a running pod, confined as its app is (addon/stage1 enter_pod). */
+export interface EnterSpec {
+  uuid: string;
+  cwd: string;
+  uid: number;
+  gid: number;
+  args: string[];
+  env: string[];
+  caps: number[];
+  seccompFd: number | null;
+  selinuxLabel?: string;
+  /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
+  pidfd: number;
+}
+
+export function encodeEnterSpec(s: EnterSpec): Buffer {
+  return encodeKv([
+    ['enter', '1'], ['uuid', s.uuid], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
+    ...s.args.map((a): [string, string] => ['arg', a]),
+    ...s.env.map((e): [string, string] => ['env', e]),
+    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ['seccomp', s.seccompFd === null ? '0' : '1'],
+    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
+  ]);
+}
+
+function encodeKv(kv: [string, string][]): Buffer {
   const body = Buffer.concat(kv.flatMap(([k, v]) => [Buffer.from(k), Buffer.from([0]), Buffer.from(v), Buffer.from([0])]));
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32BE(body.length);
@@ -60,18 +95,32 @@ export interface PodHandle {
   exited: Promise<{ code: number; signal: string | null }>;
   signal(sig: NodeJS.Signals): void;
   kill(): void;
+  /** ward-stage1 and the pod's init, each named by pid and start time, taken as soon as each is known (null: gone already). */
+  readonly stage1: ProcessRef | null;
+  readonly init: ProcessRef | null;
 }
 
 export class LaunchError extends Error {}
 
 export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
+  return spawnStage1(stage1Fd, encodeSpec(spec), [spec.seccompFd ?? 'ignore', ...(spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : [])], stdio, ids);
+}
+
+/** ward enter: stage1 in enter mode; the handle's init is null (nothing new is pod init). */
+export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number]): PodHandle {
+  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null);
+}
+
+function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null): PodHandle {
   const child: ChildProcess = spawn(`/proc/self/fd/${stage1Fd}`, [], {
     argv0: 'ward-stage1',
-    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', spec.seccompFd ?? 'ignore'],
+    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', ...extraFds],
     env: {},
   });
   const sync = child.stdio[3] as Socket;
+  const stage1 = processRef(child.pid ?? 0);
   let podInit = 0;
+  let init: ProcessRef | null = null;
   let error: string | null = null;
   let appExit: { code: number; signal: string | null } | null = null;
   let resolveStarted!: () => void;
@@ -79,7 +128,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
   const started = new Promise<void>((res, rej) => ((resolveStarted = res), (rejectStarted = rej)));
   started.catch(() => undefined);
 
-  sync.write(encodeSpec(spec));
+  sync.write(encoded);
   let buf = '';
   sync.on('data', (chunk: Buffer) => {
     buf += chunk.toString('utf8');
@@ -95,6 +144,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
     const [tag, ...rest] = line.split(' ');
     if (tag === 'U') {
       try {
+        if (!ids) throw new Error('stage1 asked for id maps where it makes no user namespace');
         fs.writeFileSync(`/proc/${child.pid}/uid_map`, `0 ${ids.uid.base} ${ids.uid.count}\n`);
         fs.writeFileSync(`/proc/${child.pid}/gid_map`, `0 ${ids.gid.base} ${ids.gid.count}\n`);
         sync.write('M\n');
@@ -104,6 +154,7 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
       }
     } else if (tag === 'P') {
       podInit = Number(rest[0]);
+      init = processRef(podInit);
     } else if (tag === 'R') {
       resolveStarted();
     } else if (tag === 'E') {
@@ -130,13 +181,21 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
   return {
     started,
     exited,
+    stage1,
+    get init() {
+      return init;
+    },
     signal: (sig) => {
       if (child.exitCode === null) child.kill(sig);
     },
+    // SIGKILL to pod init takes the pod's pid namespace down; stage1 (its parent, so the pid
+    // cannot have been reused yet) then records the fate in the status file and exits. Before
+    // pod init exists, stage1 itself is killed.
     kill: () => {
-      if (podInit > 0) {
+      if (podInit > 0 && child.exitCode === null) {
         try {
           process.kill(podInit, 'SIGKILL');
+          return;
         } catch {
           /* already gone */
         }

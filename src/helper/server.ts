@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { addon } from '../native/addon';
-import { Request, type ErrorCode } from '../schema/protocol';
+import { Request, VERBS, type ErrorCode } from '../schema/protocol';
 import type { HelperPolicy } from '../schema/policy';
 import { parseStrictJson, StrictJsonError } from '../schema/strict-json';
 import { argsDigest, AuditLog } from './audit';
@@ -13,7 +13,10 @@ import { identify, type Peer } from './peer';
 import { requireVerb } from './policy';
 import { StateDir } from './state';
 import { hello } from './verbs/hello';
-import { run, type RunContext } from './verbs/run';
+import { prepare, run, runPrepared, type RunContext } from './verbs/run';
+import { catManifest, exportMount, gc, list, rm, status, stop } from './verbs/pods';
+import { enter } from './verbs/enter';
+import type { PodHandle } from './launch';
 import { seal } from './verbs/seal';
 import { tpmLog, tpmQuote } from './verbs/tpm-quote';
 import type { Measurer } from './tpm/measurer';
@@ -42,12 +45,37 @@ export const MAX_CONNECTIONS_PER_USER = 64;
 export class Helper {
   private server: net.Server | undefined;
   readonly audit: AuditLog;
+  /** Pods this helper launched and that still run, by uuid. */
   readonly running = new Map<string, { uid: number }>();
+  /** Pods found running at start (launched by an earlier helper): uuid -> owner uid and dir. */
+  private readonly adopted = new Map<string, { uid: number; dir: string }>();
   /** Open connections per caller uid, for MAX_CONNECTIONS_PER_USER. */
   private readonly connections = new Map<number, number>();
 
   constructor(readonly opts: HelperOptions) {
     this.audit = new AuditLog(opts.state.auditLog);
+    const store = opts.state.podStore;
+    for (const p of store.all()) {
+      if (p.where !== 'run' || !store.isLocked(p.dir)) continue;
+      const rec = store.readRecord(p.dir);
+      if (rec) this.adopted.set(p.uuid, { uid: rec.owner.uid, dir: p.dir });
+    }
+  }
+
+  /** Keeps count of a launched pod until it exits (limits.podsPerUser). */
+  track(uuid: string, uid: number, pod: PodHandle): void {
+    this.running.set(uuid, { uid });
+    void pod.exited.then(() => this.running.delete(uuid));
+  }
+
+  /** Pods of uid running now: ours, and those an earlier helper left running. */
+  runningPods(uid: number): number {
+    let n = [...this.running.values()].filter((p) => p.uid === uid).length;
+    for (const [uuid, p] of this.adopted) {
+      if (!this.opts.state.podStore.isLocked(p.dir)) this.adopted.delete(uuid);
+      else if (p.uid === uid) n++;
+    }
+    return n;
   }
 
   /** Listens on a fresh socket (root:group 0660), or on an fd systemd passed (socket activation). */
@@ -141,8 +169,8 @@ export class Helper {
       if (!req.success) {
         const verbField = (parsed as { verb?: unknown } | null)?.verb;
         const issue = req.error.issues[0];
-        if (typeof verbField === 'string' && !['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log'].includes(verbField)) {
-          throw new HelperError('EVERB', `unknown verb '${verbField.slice(0, 32)}'; the helper knows hello, seal, run, tpm-quote, tpm-log`);
+        if (typeof verbField === 'string' && !(VERBS as readonly string[]).includes(verbField)) {
+          throw new HelperError('EVERB', `unknown verb '${verbField.slice(0, 32)}'; the helper knows ${VERBS.filter((v) => v !== 'signal').join(', ')}`);
         }
         throw new HelperError('EFRAME', `bad request: ${issue?.path.join('.') || '(top)'}: ${issue?.message}`);
       }
@@ -176,6 +204,75 @@ export class Helper {
         case 'tpm-log': {
           expectFds(fds, 0, 'tpm-log');
           this.audit.append(conn.peer, verb, digest, 'allow', await tpmLog(this, conn));
+          return;
+        }
+        case 'prepare': {
+          expectFds(fds, 0, 'prepare');
+          const { verb: _v, ...rest } = req.data;
+          const uuid = prepare({ helper: this, conn, grants, argsDigest: digest }, rest);
+          conn.send({ ok: true, uuid });
+          this.audit.append(conn.peer, verb, digest, 'allow', `prepared ${uuid} tree ${rest.tree}`);
+          return;
+        }
+        case 'run-prepared': {
+          expectFds(fds, 3, 'run-prepared');
+          fdsHandedOver = true;
+          const ctx: RunContext = { helper: this, conn, grants, argsDigest: digest, verb: 'run-prepared' };
+          await runPrepared(ctx, req.data.uuid, req.data.detach, fds as [number, number, number]);
+          return;
+        }
+        case 'enter': {
+          expectFds(fds, 3, 'enter');
+          fdsHandedOver = true;
+          await enter({ helper: this, conn, grants, argsDigest: digest, verb: 'enter' }, req.data, fds as [number, number, number]);
+          return;
+        }
+        case 'export': {
+          expectFds(fds, 0, 'export');
+          conn.sendWithFds({ ok: true, uuid: req.data.uuid }, [exportMount(this, conn.peer, req.data.uuid)]);
+          this.audit.append(conn.peer, verb, digest, 'allow', `exported ${req.data.uuid}`);
+          return;
+        }
+        case 'list': {
+          expectFds(fds, 0, 'list');
+          const pods = list(this, conn.peer);
+          conn.send({ ok: true, pods });
+          this.audit.append(conn.peer, verb, digest, 'allow', `ok ${pods.length}`);
+          return;
+        }
+        case 'status': {
+          expectFds(fds, 0, 'status');
+          const pod = await status(this, conn, req.data.uuid, req.data.wait);
+          conn.send({ ok: true, pod });
+          this.audit.append(conn.peer, verb, digest, 'allow', `ok ${pod.uuid} ${pod.state}`);
+          if (req.data.wait) conn.close(); // its EOF watch holds the connection's one receive
+          return;
+        }
+        case 'stop': {
+          expectFds(fds, 0, 'stop');
+          await stop(this, conn.peer, req.data.uuid, req.data.force);
+          conn.send({ ok: true, uuid: req.data.uuid });
+          this.audit.append(conn.peer, verb, digest, 'allow', `stopped ${req.data.uuid}${req.data.force ? ' SIGKILL' : ' SIGTERM'}`);
+          return;
+        }
+        case 'rm': {
+          expectFds(fds, 0, 'rm');
+          rm(this, conn.peer, req.data.uuid);
+          conn.send({ ok: true, uuid: req.data.uuid });
+          this.audit.append(conn.peer, verb, digest, 'allow', `removed ${req.data.uuid}`);
+          return;
+        }
+        case 'gc': {
+          expectFds(fds, 0, 'gc');
+          const res = gc(this, conn.peer, req.data);
+          conn.send({ ok: true, ...res });
+          this.audit.append(conn.peer, verb, digest, 'allow', `marked ${res.marked.length} removed ${res.removed.length}`);
+          return;
+        }
+        case 'cat-manifest': {
+          expectFds(fds, 0, 'cat-manifest');
+          conn.send({ ok: true, manifest: catManifest(this, conn.peer, req.data.uuid) });
+          this.audit.append(conn.peer, verb, digest, 'allow', `ok ${req.data.uuid}`);
           return;
         }
         case 'signal':

@@ -1,6 +1,7 @@
 // The helper's own store (DESIGN.md §5): root-owned, 0700, nothing in it reachable by users.
 import fs from 'node:fs';
 import path from 'node:path';
+import { PodStore } from './pod-store';
 
 export class StateDir {
   readonly trees: string;
@@ -9,6 +10,7 @@ export class StateDir {
   readonly seccomp: string;
   readonly mcs: string;
   readonly auditLog: string;
+  readonly podStore: PodStore;
 
   constructor(readonly root: string) {
     this.trees = path.join(root, 'trees');
@@ -17,6 +19,7 @@ export class StateDir {
     this.seccomp = path.join(root, 'seccomp');
     this.mcs = path.join(root, 'mcs');
     this.auditLog = path.join(root, 'audit.log');
+    this.podStore = new PodStore(this.pods);
   }
 
   /** Creates the layout and refuses a state dir that others could write to or that is a symlink. */
@@ -32,6 +35,7 @@ export class StateDir {
     }
     // Half-sealed trees from a helper that died mid-copy are garbage.
     for (const name of fs.readdirSync(this.staging)) fs.rmSync(path.join(this.staging, name), { recursive: true, force: true });
+    this.podStore.init();
   }
 
   userTrees(uid: number): string {
@@ -42,7 +46,8 @@ export class StateDir {
     return path.join(this.userTrees(uid), digest.replace(/^sha256:/, ''));
   }
 
+  /** The pod's directory in whichever state it is (run/ when it is nowhere). */
   pod(uuid: string): string {
-    return path.join(this.pods, uuid);
+    return this.podStore.find(uuid)?.dir ?? this.podStore.path('run', uuid);
   }
 }

@@ -130,6 +130,12 @@ export interface Addon {
   compileSeccomp(program: SeccompProgram): SeccompCompiled;
   /** flock(2). Without wait, resolves false when the lock is held elsewhere. */
   flock(fd: number, mode: 'shared' | 'exclusive' | 'unlock', wait: boolean): boolean;
+  /** pidfd_open(2): a pidfd (O_CLOEXEC) for pid; throws with code ESRCH when there is no such process. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2): true when sent, false when the process has already exited. */
+  pidfdSendSignal(pidfd: number, signo: number): boolean;
+  /** A read-only, nosuid, nodev, noexec overlay of the lower dirs ("top:...:bottom"), detached (in no mount table); its fd. */
+  detachedOverlay(lowerdir: string): number;
   /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
   sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
 }

@@ -32,16 +32,24 @@ export class HelperClient {
   }
 
   async receive(timeoutMs = REPLY_TIMEOUT_MS): Promise<HelperReply> {
+    return (await this.receiveWithFds(0, timeoutMs)).reply;
+  }
+
+  /** An answer that may carry up to maxFds fds (ward export's mount); the caller owns and closes them. */
+  async receiveWithFds(maxFds: number, timeoutMs = REPLY_TIMEOUT_MS): Promise<{ reply: HelperReply; fds: number[] }> {
     let frame;
     try {
-      frame = await addon().recvFrame(this.fd, MAX_RESPONSE_BYTES, 0, timeoutMs);
+      frame = await addon().recvFrame(this.fd, MAX_RESPONSE_BYTES, maxFds, timeoutMs);
     } catch (e) {
       throw new WardError('EHELPER', `the ward helper's answer could not be read (${(e as { code?: string }).code ?? (e as Error).message}); see its log`);
     }
     if (frame === null) throw new WardError('EHELPER', 'the ward helper closed the connection without answering; see its log');
     const reply = JSON.parse(frame.data.toString('utf8')) as HelperReply;
-    if (typeof reply !== 'object' || reply === null || typeof reply.ok !== 'boolean') throw new WardError('EHELPER', 'the ward helper sent a malformed answer');
-    return reply;
+    if (typeof reply !== 'object' || reply === null || typeof reply.ok !== 'boolean') {
+      for (const fd of frame.fds) addon().close(fd);
+      throw new WardError('EHELPER', 'the ward helper sent a malformed answer');
+    }
+    return { reply, fds: frame.fds };
   }
 
   async call(req: Request, fds: number[] = []): Promise<Record<string, unknown>> {

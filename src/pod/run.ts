@@ -1,5 +1,7 @@
 // ward run: get the image into the store and sealed, then ask the helper to run it with our
-// stdio, forwarding signals, and return the app's exit status.
+// stdio, forwarding signals, and return the app's exit status. ward prepare does the same up to
+// the launch and leaves a prepared pod; run --detach returns once the app has started.
+import fs from 'node:fs';
 import { WardError } from '../image/errors';
 import { fetchImage, type PullPolicy } from '../image/fetch';
 import { Store, type ImageRecord } from '../image/store';
@@ -24,6 +26,10 @@ export interface RunOptions {
   config: ConfigDirs;
   /** --selinux; absent: the helper policy decides. */
   selinux?: RunSelinuxMode;
+  /** --detach: return once the app has started; the pod keeps running under ward-stage1. */
+  detach?: boolean;
+  /** --uuid-file-save: write the pod's uuid here once it is known. */
+  uuidFileSave?: string;
 }
 
 /**
@@ -36,7 +42,16 @@ function checkSignature(opts: RunOptions, rec: ImageRecord): ImageRef['signer'] 
   throw new WardError('ESIGNATURE', `image ${opts.image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'fetched with --insecure-options=image, or accepted by an insecureAcceptAnything policy'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
 }
 
+/** ward prepare: the pod is made but not started; returns its uuid. */
+export async function preparePod(opts: RunOptions): Promise<string> {
+  return (await startOrPrepare(opts, 'prepare')) as string;
+}
+
 export async function runPod(opts: RunOptions): Promise<number> {
+  return (await startOrPrepare(opts, 'run')) as number;
+}
+
+async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
   const store = new Store(opts.storeDir);
   store.init();
   let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
@@ -47,7 +62,10 @@ export async function runPod(opts: RunOptions): Promise<number> {
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      client.send({ verb: 'run', tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image'] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) }, [0, 1, 2]);
+      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
+      else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
+      else client.send({ verb: 'run', ...body }, [0, 1, 2]);
       const first = await client.receive();
       if (!first.ok) {
         // The helper's store was reset since we sealed: seal again, once.
@@ -57,27 +75,71 @@ export async function runPod(opts: RunOptions): Promise<number> {
         }
         throw new WardError(first.code, first.message);
       }
-      const forward = (sig: NodeJS.Signals) => () => {
-        try {
-          client.send({ verb: 'signal', signal: sig as 'SIGTERM' });
-        } catch {
-          /* the pod is ending */
-        }
-      };
-      const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-      const handlers = sigs.map((s) => [s, forward(s)] as const);
-      for (const [s, h] of handlers) process.on(s, h);
-      try {
-        for (;;) {
-          const ev = await client.receive(2 ** 31 - 1);
-          if (!ev.ok) throw new WardError(ev.code, ev.message);
-          if (ev.event === 'exited') return ev.code as number;
-        }
-      } finally {
-        for (const [s, h] of handlers) process.off(s, h);
+      if (opts.uuidFileSave) saveUuid(opts.uuidFileSave, first.uuid as string);
+      if (verb === 'prepare') return first.uuid as string;
+      if (opts.detach) {
+        process.stdout.write(`${first.uuid as string}\n`);
+        return 0;
       }
+      return await followPod(client);
     } finally {
       client.close();
     }
+  }
+}
+
+/** A detached pod gets /dev/null for stdio: it must not hold the caller's terminal or pipes open. */
+function sendDetached(client: HelperClient, req: Parameters<HelperClient['send']>[0]): void {
+  const fds = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'w'), fs.openSync('/dev/null', 'w')];
+  try {
+    client.send(req, fds);
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
+
+function saveUuid(file: string, uuid: string): void {
+  try {
+    fs.writeFileSync(file, uuid + '\n', { mode: 0o644 });
+  } catch (e) {
+    throw new WardError('EUSAGE', `--uuid-file-save: cannot write ${file}: ${(e as Error).message}; the pod ${uuid} was made, see ward list`);
+  }
+}
+
+/** ward run-prepared UUID [--detach]: starts a prepared pod; returns the app's exit status (0 when detached). */
+export async function runPreparedPod(socketPath: string, uuid: string, detach: boolean): Promise<number> {
+  const client = new HelperClient(socketPath);
+  try {
+    if (detach) sendDetached(client, { verb: 'run-prepared', uuid, detach: true });
+    else client.send({ verb: 'run-prepared', uuid, detach: false }, [0, 1, 2]);
+    const first = await client.receive();
+    if (!first.ok) throw new WardError(first.code, first.message);
+    if (detach) return 0;
+    return await followPod(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Forwards our signals to a foreground pod and waits for its exit status. */
+export async function followPod(client: HelperClient): Promise<number> {
+  const forward = (sig: NodeJS.Signals) => () => {
+    try {
+      client.send({ verb: 'signal', signal: sig as 'SIGTERM' });
+    } catch {
+      /* the pod is ending */
+    }
+  };
+  const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+  const handlers = sigs.map((s) => [s, forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  try {
+    for (;;) {
+      const ev = await client.receive(2 ** 31 - 1);
+      if (!ev.ok) throw new WardError(ev.code, ev.message);
+      if (ev.event === 'exited') return ev.code as number;
+    }
+  } finally {
+    for (const [s, h] of handlers) process.off(s, h);
   }
 }

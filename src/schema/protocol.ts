@@ -61,17 +61,50 @@ export const RunRequest = z.strictObject({
   insecureOptions: z.array(InsecureOption).max(8),
   /** --selinux: absent means the helper policy's mode. */
   selinux: RunSelinuxMode.optional(),
+  /** true: the helper answers 'started' and the pod outlives this connection. */
+  detach: z.boolean().optional(),
 });
+/** What run takes, without starting it: the pod is kept as prepared. No fds. */
+export const PrepareRequest = RunRequest.omit({ verb: true, detach: true }).extend({ verb: z.literal('prepare') });
+/** fds: [stdin, stdout, stderr]. Of two run-prepared of one pod exactly one starts it. */
+export const RunPreparedRequest = z.strictObject({ verb: z.literal('run-prepared'), uuid: PodUuid, detach: z.boolean() });
+/** The caller's pods (every pod for members of the admin group). */
+export const ListRequest = z.strictObject({ verb: z.literal('list') });
+/** One pod; wait: answer once it has exited. */
+export const StatusRequest = z.strictObject({ verb: z.literal('status'), uuid: PodUuid, wait: z.boolean() });
+/** SIGTERM to the pod (force: SIGKILL), through a pidfd. */
+export const StopRequest = z.strictObject({ verb: z.literal('stop'), uuid: PodUuid, force: z.boolean() });
+/** Removes an exited or prepared pod at once. */
+export const RmRequest = z.strictObject({ verb: z.literal('rm'), uuid: PodUuid });
+const Seconds = z.number().int().min(0).max(10 * 365 * 24 * 3600);
+/** Marks exited pods as garbage, removes garbage older than the grace period and prepared pods older than expirePrepared. */
+export const GcRequest = z.strictObject({ verb: z.literal('gc'), gracePeriod: Seconds, expirePrepared: Seconds, markOnly: z.boolean() });
+/** fds: [stdin, stdout, stderr]. Runs exec (default /bin/sh) in the running pod, confined as app (default its first) is. */
+export const EnterRequest = z.strictObject({
+  verb: z.literal('enter'),
+  uuid: PodUuid,
+  app: z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an app name (ACName)').optional(),
+  exec: AppSpec.shape.exec.optional(),
+});
+export type EnterRequest = z.infer<typeof EnterRequest>;
+/** Answered with one fd: a read-only detached mount of the exited pod's root filesystem. */
+export const ExportRequest = z.strictObject({ verb: z.literal('export'), uuid: PodUuid });
+export const CatManifestRequest = z.strictObject({ verb: z.literal('cat-manifest'), uuid: PodUuid });
 /** Sent on a run connection while the pod runs. */
 export const SignalRequest = z.strictObject({ verb: z.literal('signal'), signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL']) });
 
-export const Request = z.discriminatedUnion('verb', [HelloRequest, SealRequest, RunRequest, SignalRequest, TpmQuoteRequest, TpmLogRequest]);
+export const Request = z.discriminatedUnion('verb', [
+  HelloRequest, SealRequest, RunRequest, SignalRequest, TpmQuoteRequest, TpmLogRequest,
+  PrepareRequest, RunPreparedRequest, ListRequest, StatusRequest, StopRequest, RmRequest, GcRequest, CatManifestRequest, EnterRequest, ExportRequest,
+]);
 export type Request = z.infer<typeof Request>;
 export type RunRequest = z.infer<typeof RunRequest>;
 export type SealRequest = z.infer<typeof SealRequest>;
+export type PrepareRequest = z.infer<typeof PrepareRequest>;
+export type GcRequest = z.infer<typeof GcRequest>;
 export type AppSpec = z.infer<typeof AppSpec>;
 export type ImageRef = z.infer<typeof ImageRef>;
-export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log'] as const;
+export const VERBS = ['hello', 'seal', 'run', 'signal', 'tpm-quote', 'tpm-log', 'prepare', 'run-prepared', 'list', 'status', 'stop', 'rm', 'gc', 'cat-manifest', 'enter', 'export'] as const;
 export type Verb = (typeof VERBS)[number];
 
 /** Error codes the helper answers with; the frontend maps each to an exit status. */
@@ -86,6 +119,8 @@ export const ErrorCode = z.enum([
   'ESELINUX',    // SELinux required but not enabled (or not enforcing), or labelling failed
   'ETPM',        // TPM measurement required by policy but failed, or no TPM to attest with
   'ENETWORK',    // the pod's network could not be set up (CNI configuration or plugin failure)
+  'ENOPOD',      // no pod with this uuid
+  'EPODSTATE',   // the pod is not in a state that allows this (rm of a running pod, run-prepared twice)
   'EINTERNAL',   // the helper's own failure
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

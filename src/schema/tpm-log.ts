@@ -59,6 +59,17 @@ export const PodStartEvent = z.strictObject({
 });
 export type PodStartEvent = z.infer<typeof PodStartEvent>;
 
+/** An action on a running pod (stop, stop --force, later enter), measured before the helper acts. */
+export const PodActionEvent = z.strictObject({
+  event_type: z.literal('pod-action'),
+  time: Time,
+  pod: Uuid,
+  action: z.enum(['stop', 'kill', 'enter']),
+  /** The caller's uid, as the kernel gave it (SO_PEERCRED). */
+  uid: z.number().int().nonnegative(),
+});
+export type PodActionEvent = z.infer<typeof PodActionEvent>;
+
 /** The head of the helper's hash-chained audit log: records is how many it had, head the last hash. */
 export const AuditHeadEvent = z.strictObject({
   event_type: z.literal('audit-head'),
@@ -80,7 +91,7 @@ export const WriterDiedEvent = z.strictObject({
 });
 export type WriterDiedEvent = z.infer<typeof WriterDiedEvent>;
 
-export const EventContent = z.discriminatedUnion('event_type', [PodStartEvent, AuditHeadEvent, WriterDiedEvent]);
+export const EventContent = z.discriminatedUnion('event_type', [PodStartEvent, PodActionEvent, AuditHeadEvent, WriterDiedEvent]);
 export type EventContent = z.infer<typeof EventContent>;
 
 export const LogRecord = z

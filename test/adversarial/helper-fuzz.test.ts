@@ -248,7 +248,7 @@ function framesOf(stream: Buffer): { bodies: Buffer[]; end: 'oversized' | 'parti
 describe('ward-helper under random frames (fast-check)', () => {
   const env = new TestEnv('helper-fuzz');
   const users: TestUser[] = ['a', 'b', 'a', 'b'];
-  const uids = { a: account(USERS.a).uid, b: account(USERS.b).uid, out: account(USERS.out).uid };
+  const uids = { a: account(USERS.a).uid, b: account(USERS.b).uid, out: account(USERS.out).uid, admin: account(USERS.admin).uid };
   let conns: RawClient[] = [];
   let helperPid = 0;
   let baselineFds = 0;

@@ -34,7 +34,12 @@ describe('SELinux labels of pods through a real helper', () => {
   const run = (args: string[], opts: Parameters<TestEnv['ward']>[2] = {}, flags: string[] = []) =>
     env.ward('a', ['run', '--insecure-options=image', ...flags, aci, '--', ...args], opts);
   const mcsHeld = () => fs.readdirSync(path.join(env.state, 'mcs')).filter((n) => /^c\d+,c\d+$/.test(n));
-  /** The helper releases a pair just after it reports the exit: give it a moment. */
+  /** Exited pods keep their pair until ward rm or ward gc removes them (SELinux issue: "released at gc"). */
+  const gcAll = async () => {
+    const r = await env.ward('a', ['gc', '--grace-period=0s']);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  /** The helper releases a pair when gc removes the pod: give it a moment. */
   const heldAfterExit = async (expect: string[]) => {
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && JSON.stringify(mcsHeld()) !== JSON.stringify(expect)) await new Promise((r) => setTimeout(r, 20));
@@ -94,8 +99,8 @@ describe('SELinux labels of pods through a real helper', () => {
 
   test('a running pod\'s upper and work dirs carry its own label; the sealed tree is read-only content', async () => {
     const { seen, result } = await whileRunning('echo ready; sleep 1', (uuid) => {
-      const dir = path.join(env.state, 'pods', uuid);
-      return { labels: podLabels(state(), uuid), upper: lgetfilecon(path.join(dir, 'upper')), work: lgetfilecon(path.join(dir, 'work')) };
+      const dir = env.podDir(uuid)!;
+      return { uuid, labels: podLabels(state(), uuid), upper: lgetfilecon(path.join(dir, 'upper')), work: lgetfilecon(path.join(dir, 'work')) };
     });
     assert.equal(result.code, 0, result.stderr);
     assert.ok(seen.labels, 'the helper recorded the pod\'s labels');
@@ -106,7 +111,11 @@ describe('SELinux labels of pods through a real helper', () => {
     assert.equal(seen.labels.process, SELINUX ? `system_u:system_r:container_t:${seen.labels.level}` : null);
     assert.equal(seen.upper, seen.labels.file);
     assert.equal(seen.work, seen.labels.file);
-    assert.deepEqual(await heldAfterExit([]), [], 'the pair is released when the pod exits');
+    assert.deepEqual(mcsHeld(), [seen.labels.level.slice(3)], 'the exited pod keeps its pair until it is removed');
+    const status = await env.ward('a', ['status', seen.uuid]);
+    assert.match(status.stdout, new RegExp(`^selinux=process ${seen.labels.process ?? 'none'} file ${seen.labels.file}$`, 'm'), 'ward status shows the labels');
+    await gcAll();
+    assert.deepEqual(await heldAfterExit([]), [], 'the pair is released when gc removes the pod');
   });
 
   test('symlinks in the sealed tree are labelled as links; their targets, in or out of the tree, are untouched', async () => {
@@ -144,6 +153,8 @@ describe('SELinux labels of pods through a real helper', () => {
     const byPod = new Map(seen.map((s) => s.split(' ') as [string, string]));
     assert.equal(byPod.size, n, 'every pod was seen with its label');
     assert.equal(new Set(byPod.values()).size, n, 'no two pods share a pair');
+    assert.equal(mcsHeld().length, n, 'exited pods hold their pairs until gc');
+    await gcAll();
     assert.deepEqual(await heldAfterExit([]), []);
   });
 
@@ -163,8 +174,11 @@ describe('SELinux labels of pods through a real helper', () => {
     assert.deepEqual(mcsHeld(), [held.level.slice(3)], 'the restarted helper keeps the running pod\'s pair');
     const levels: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { seen } = await whileRunning('echo ready; sleep 1', (uuid) => podLabels(state(), uuid)!.level);
-      levels.push(seen);
+      const { seen } = await whileRunning('echo ready; sleep 1', (uuid) => ({ uuid, level: podLabels(state(), uuid)!.level }));
+      levels.push(seen.level);
+      // The exited pod goes, and its pair with it; the survivor keeps its own.
+      const rm = await env.ward('a', ['rm', seen.uuid]);
+      assert.equal(rm.code, 0, rm.stderr);
     }
     for (const l of levels) assert.notEqual(l, held.level);
     assert.deepEqual(await heldAfterExit([held.level.slice(3)]), [held.level.slice(3)]);
@@ -172,7 +186,7 @@ describe('SELinux labels of pods through a real helper', () => {
     // The survivor outlived its helper: its directory and pair stay until ward gc (Pods) removes them.
     await restart(['--policy', force]);
     assert.deepEqual(mcsHeld(), [held.level.slice(3)]);
-    fs.rmSync(path.join(env.state, 'pods', held.uuid), { recursive: true, force: true });
+    fs.rmSync(env.podDir(held.uuid)!, { recursive: true, force: true });
     await restart(['--policy', force]);
     assert.deepEqual(mcsHeld(), [], 'a pair whose pod is gone is reclaimed at start');
   });
@@ -196,11 +210,13 @@ describe('SELinux labels of pods through a real helper', () => {
     await restart(['--policy', policyFile(env, 'allow-off', { mode: 'force-files', allowOff: true })]);
     const { seen, result } = await whileRunning('echo ready; sleep 1', (uuid) => ({
       labels: podLabels(state(), uuid),
-      upper: lgetfilecon(path.join(env.state, 'pods', uuid, 'upper')),
+      upper: lgetfilecon(path.join(env.podDir(uuid)!, 'upper')),
     }), ['--selinux=off']);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(seen.labels, null);
     assert.equal(seen.upper, null);
+    assert.deepEqual(mcsHeld(), [], 'an unlabelled pod holds no pair');
+    await gcAll();
     await restart(['--policy', force]);
   });
 
@@ -280,7 +296,7 @@ describe('SELinux labels of pods through a real helper', () => {
         const c1 = (Number(a) + 1) % 1024;
         const c2 = (Number(b) + 1) % 1024;
         other = `system_u:object_r:container_file_t:s0:c${Math.min(c1, c2)},c${Math.max(c1, c2)}`;
-        const f = path.join(env.state, 'pods', uuid, 'upper', 'theirs');
+        const f = path.join(env.podDir(uuid)!, 'upper', 'theirs');
         fs.writeFileSync(f, 'secret\n', { mode: 0o644 });
         lsetfilecon(f, other);
         return true;

@@ -63,7 +63,7 @@ describe('ward run through a real helper, as an unprivileged user', () => {
         c.stdout!.on('data', () => {
           if (hostOwner !== null) return;
           for (const pod of env.podDirs()) {
-            const f = path.join(env.state, 'pods', pod, 'upper', 'made-by-root');
+            const f = path.join(env.podDir(pod) ?? '/nonexistent', 'upper', 'made-by-root');
             if (fs.existsSync(f)) {
               hostOwner = fs.statSync(f).uid;
               c.kill('SIGTERM');
@@ -166,15 +166,28 @@ describe('ward run through a real helper, as an unprivileged user', () => {
     assert.match(r.stderr, /--insecure-options=image/);
   });
 
-  test('nothing is left behind after a pod exits: no pod state, no mounts, no processes', async () => {
-    const r = await sh('true');
-    assert.equal(r.code, 0);
-    assert.deepEqual(env.podDirs(), []);
+  test('after a pod exits: no mounts, no processes; it is listed exited with its status until rm, which leaves nothing', async () => {
+    const before = new Set(env.podDirs());
+    const r = await sh('exit 5');
+    assert.equal(r.code, 5);
     const mountsAfter = fs.readFileSync('/proc/self/mountinfo', 'utf8');
     // Pods mount only in their own namespaces: nothing of theirs may appear in the host's table.
     assert.equal(mountsAfter.split('\n').filter((l) => l.includes(env.dir) || l.includes('overlay')).length, 0);
     const children = fs.readFileSync(`/proc/${env.helperPid}/task/${env.helperPid}/children`, 'utf8').trim();
     assert.equal(children, '', 'the helper has no child processes left');
+    const added = env.podDirs().filter((p) => !before.has(p));
+    assert.equal(added.length, 1, 'the exited pod is kept');
+    const uuid = added[0]!;
+    const list = await env.ward('a', ['list', '--format=json']);
+    const pod = (JSON.parse(list.stdout) as { uuid: string; state: string; apps: { exitCode: number }[] }[]).find((p) => p.uuid === uuid);
+    assert.equal(pod?.state, 'exited');
+    assert.equal(pod?.apps[0]?.exitCode, 5);
+    const rm = await env.ward('a', ['rm', uuid]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(env.podDir(uuid), null);
+    const gc = await env.ward('a', ['gc', '--grace-period=0s']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.deepEqual(env.podDirs(), [], 'gc removes every exited pod');
   });
 
   test('the audit log has one chained record per request', async () => {
@@ -188,6 +201,7 @@ describe('ward run through a real helper, as an unprivileged user', () => {
   });
 
   test('an image whose /proc, /dev or /sys is a symlink out of the root cannot start (CVE-2023-27561, CVE-2026-41579)', async () => {
+    const before = env.podDirs();
     for (const target of ['proc', 'dev', 'sys']) {
       const bad = env.fixture(`symlinked-${target}.aci`);
       await buildBusyboxAci(bad, { omitDirs: [target], entries: [{ name: `rootfs/${target}`, type: 'symlink', linkname: '/' }] });
@@ -195,11 +209,12 @@ describe('ward run through a real helper, as an unprivileged user', () => {
       assert.equal(r.code, 254, `${target}: ${r.stderr}`);
       assert.doesNotMatch(r.stdout, /escaped/);
       assert.match(r.stderr, new RegExp(`^ward: pod [0-9a-f-]+ did not start: .*/${target}.*\n$`));
-      assert.deepEqual(env.podDirs(), []);
+      assert.deepEqual(env.podDirs(), before, 'a pod that did not start leaves no state');
     }
   });
 
   test('a killed frontend (kill -9) takes its foreground pod down with it', async () => {
+    const before = new Set(env.podDirs());
     let pid = 0;
     const r = await sh('echo ready; sleep 30', {
       onSpawn: (c) => {
@@ -209,9 +224,12 @@ describe('ward run through a real helper, as an unprivileged user', () => {
     });
     assert.equal(r.signal, 'SIGKILL');
     assert.ok(pid > 0);
-    const deadline = Date.now() + 5000;
-    while (env.podDirs().length > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-    assert.deepEqual(env.podDirs(), []);
+    const uuid = env.podDirs().find((p) => !before.has(p));
+    assert.ok(uuid, 'the pod was made');
+    const s = await env.ward('a', ['status', '--wait', '--format=json', uuid]);
+    const st = JSON.parse(s.stdout) as { state: string; apps: { exitCode: number; signal: string }[] };
+    assert.equal(st.state, 'exited');
+    assert.equal(st.apps[0]?.signal, 'SIGKILL');
     const children = fs.readFileSync(`/proc/${env.helperPid}/task/${env.helperPid}/children`, 'utf8').trim();
     assert.equal(children, '');
   });

@@ -9,8 +9,10 @@ import path from 'node:path';
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const WARD = path.join(REPO, 'bin', 'ward');
 export const HELPER = path.join(REPO, 'bin', 'ward-helper');
-export const USERS = { a: 'ward-test-a', b: 'ward-test-b', out: 'ward-test-out' } as const;
+export const USERS = { a: 'ward-test-a', b: 'ward-test-b', out: 'ward-test-out', admin: 'ward-test-admin' } as const;
 export type TestUser = keyof typeof USERS;
+/** The helper's pod state dirs (src/helper/pod-store.ts). */
+export const POD_STATE_DIRS = ['embryo', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
 
 export interface WardResult {
   code: number | null;
@@ -102,6 +104,18 @@ export class TestEnv {
     fs.rmSync(this.socket, { force: true });
   }
 
+  /** kill -9 of the helper (or reaping one that killed itself at a WARD_FAULT crash point); keeps every dir. */
+  async killHelper(): Promise<void> {
+    const h = this.helper;
+    if (h && h.exitCode === null && h.signalCode === null) {
+      const done = new Promise((r) => h.once('close', r));
+      h.kill('SIGKILL');
+      await done;
+    }
+    this.helper = null;
+    fs.rmSync(this.socket, { force: true });
+  }
+
   async stop(): Promise<void> {
     await this.stopHelper();
     fs.rmSync(this.dir, { recursive: true, force: true });
@@ -150,12 +164,26 @@ export class TestEnv {
     return path.join(this.fixtures, name);
   }
 
+  /** The uuids of every pod the helper keeps, in any state (STATE/pods/<state>/<uuid>). */
   podDirs(): string[] {
-    try {
-      return fs.readdirSync(path.join(this.state, 'pods'));
-    } catch {
-      return [];
+    const out: string[] = [];
+    for (const where of POD_STATE_DIRS) {
+      try {
+        out.push(...fs.readdirSync(path.join(this.state, 'pods', where)));
+      } catch {
+        /* not made yet */
+      }
     }
+    return out;
+  }
+
+  /** A pod's directory in whichever state it is, or null. */
+  podDir(uuid: string): string | null {
+    for (const where of POD_STATE_DIRS) {
+      const dir = path.join(this.state, 'pods', where, uuid);
+      if (fs.existsSync(dir)) return dir;
+    }
+    return null;
   }
 }
 

@@ -77,3 +77,15 @@ export async function measurePodStart(helper: Helper, p: PodStart): Promise<bool
     throw e;
   }
 }
+
+/** Measures an action on a running pod before the helper takes it; throws ETPM when required and failed. */
+export async function measurePodAction(helper: Helper, pod: string, action: 'stop' | 'kill' | 'enter', uid: number): Promise<boolean> {
+  try {
+    return await helper.opts.measurer.measure({ event_type: 'pod-action', time: new Date().toISOString(), pod, action, uid });
+  } catch (e) {
+    if (e instanceof MeasurementRequiredError) {
+      throw new HelperError('ETPM', `pod ${pod} not ${action === 'enter' ? 'entered' : 'stopped'}: ${e.message}; fix the TPM or its TCTI (helper policy tpm.tcti), or an administrator can set tpm.require to false`);
+    }
+    throw e;
+  }
+}

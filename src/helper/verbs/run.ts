@@ -1,10 +1,13 @@
-// run: start one pod from a sealed tree, with the caller's stdio, and stay with it until it
-// exits. The helper computes the whole launch spec itself from checked arguments and policy.
+// prepare, run-prepared and run: a pod is made (prepared: its record, lock, status file and
+// overlay dirs, in STATE/pods/prepared) and then started (renamed into run/, launched, with the
+// caller's stdio). run does both on one connection. The helper computes the whole launch spec
+// itself from checked arguments and policy; ownership is checked on every pod it is asked to start.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addon } from '../../native/addon';
-import { SignalRequest, type RunRequest } from '../../schema/protocol';
+import type { AppcPodManifest } from '../../schema/appc-pod';
+import type { PodRecord } from '../../schema/pod';
+import { SignalRequest, type PrepareRequest, type RunRequest } from '../../schema/protocol';
 import { parseStrictJson } from '../../schema/strict-json';
 import { closeFds, checkStdioFd, type Connection } from '../connection';
 import { APPC_DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../defaults';
@@ -13,8 +16,10 @@ import { launch, LaunchError, type LaunchSpec, type PodHandle } from '../launch'
 import { subIds } from '../peer';
 import type { Grants } from '../policy';
 import type { Helper } from '../server';
+import { crashPoint } from '../fault';
 import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
+import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 
 export interface RunContext {
@@ -22,10 +27,14 @@ export interface RunContext {
   conn: Connection;
   grants: Grants;
   argsDigest: string;
+  /** The verb being served, for the audit record (run or run-prepared). */
+  verb?: string;
 }
 
+type PodRequest = Omit<PrepareRequest, 'verb'>;
+
 /** Enforced here whatever the frontend says (DESIGN.md §3.2). */
-function authorize(ctx: RunContext, req: RunRequest): void {
+function authorize(ctx: RunContext, req: PodRequest): void {
   for (const opt of req.insecureOptions) {
     if (!ctx.grants.insecure.has(opt)) throw new HelperError('EDENIED', `helper policy does not allow --insecure-options=${opt} for you`);
   }
@@ -35,80 +44,177 @@ function authorize(ctx: RunContext, req: RunRequest): void {
     }
     if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${req.image.name}`);
   }
-  const mine = [...ctx.helper.running.values()].filter((p) => p.uid === ctx.conn.peer.uid).length;
+}
+
+function checkPodLimit(ctx: RunContext): void {
+  const mine = ctx.helper.runningPods(ctx.conn.peer.uid);
   const limit = ctx.helper.opts.policy.limits.podsPerUser;
   if (mine >= limit) throw new HelperError('EDENIED', `you already run ${mine} pods, the helper policy's limit (limits.podsPerUser); stop one first`);
 }
 
-export async function run(ctx: RunContext, req: RunRequest, stdio: [number, number, number]): Promise<void> {
-  const t0 = process.hrtime.bigint();
+/** An appc ACName from the app's AC_APP_NAME (or "app"). */
+function appName(req: PodRequest): string {
+  const given = req.app.environment.find((e) => e.name === 'AC_APP_NAME')?.value ?? 'app';
+  const name = given.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
+  return name || 'app';
+}
+
+function podManifest(name: string, req: PodRequest): AppcPodManifest {
+  return {
+    acVersion: '0.8.11',
+    acKind: 'PodManifest',
+    apps: [{
+      name,
+      image: { name: req.image.name, id: req.image.id },
+      app: {
+        exec: req.app.exec,
+        user: String(req.app.user),
+        group: String(req.app.group),
+        workingDirectory: req.app.workingDirectory,
+        environment: req.app.environment,
+      },
+    }],
+    volumes: [],
+    isolators: [],
+    annotations: [],
+    ports: [],
+  };
+}
+
+/** Makes a prepared pod: everything but the launch. Returns its uuid. Nothing is left on failure. */
+export function prepare(ctx: RunContext, req: PodRequest): string {
   const { helper, conn } = ctx;
-  const { state } = helper.opts;
-  let podDir: string | null = null;
-  let pod: PodHandle | null = null;
-  let sel: PodSelinux | null = null;
-  let uuid = '';
-  let measured = false;
-  // Our copies of the caller's stdio are closed once launch has handed them to stage1; closing
-  // them again would close whatever fds the helper has since opened under the same numbers.
-  let stdioOpen = true;
+  authorize(ctx, req);
+  const lower = helper.opts.state.tree(conn.peer.uid, req.tree);
+  let lowerStat: fs.Stats;
   try {
-    authorize(ctx, req);
-    checkStdioFd(stdio[0], 'stdin');
-    checkStdioFd(stdio[1], 'stdout');
-    checkStdioFd(stdio[2], 'stderr');
-    const ids = subIds(conn.peer);
-    const lower = state.tree(conn.peer.uid, req.tree);
-    let lowerStat: fs.Stats;
-    try {
-      lowerStat = fs.lstatSync(lower);
-    } catch {
-      throw new HelperError('ENOTREE', `tree ${req.tree} is not sealed for you; fetch the image again so ward seals it`);
-    }
-    uuid = crypto.randomUUID();
-    podDir = state.pod(uuid);
-    fs.mkdirSync(podDir, { mode: 0o700 });
-    const upper = path.join(podDir, 'upper');
-    const work = path.join(podDir, 'work');
-    const rootfs = path.join(podDir, 'rootfs');
+    lowerStat = fs.lstatSync(lower);
+  } catch {
+    throw new HelperError('ENOTREE', `tree ${req.tree} is not sealed for you; fetch the image again so ward seals it`);
+  }
+  const store = helper.opts.state.podStore;
+  const uuid = crypto.randomUUID();
+  const dir = store.path('embryo', uuid);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const upper = path.join(dir, 'upper');
     // The overlay's root takes the upper dir's owner and mode: give it the sealed root's.
     fs.mkdirSync(upper, { mode: 0o700 });
     fs.chownSync(upper, lowerStat.uid, lowerStat.gid);
     fs.chmodSync(upper, lowerStat.mode & 0o7777);
-    fs.mkdirSync(work, { mode: 0o700 });
-    fs.mkdirSync(rootfs, { mode: 0o700 });
-    sel = await setUpPodSelinux(helper.opts.selinux, req.selinux, uuid, { podDir, upper, work, lower });
+    fs.mkdirSync(path.join(dir, 'work'), { mode: 0o700 });
+    fs.mkdirSync(path.join(dir, 'rootfs'), { mode: 0o700 });
+    store.createStateFiles(dir);
+    const name = appName(req);
+    const rec: PodRecord = {
+      version: 1,
+      uuid,
+      owner: { uid: conn.peer.uid, gid: conn.peer.gid },
+      created: new Date().toISOString(),
+      started: null,
+      apps: [{ name, image: req.image, tree: req.tree, spec: req.app }],
+      hostname: req.hostname ?? `ward-${uuid}`,
+      selinuxMode: req.selinux ?? null,
+      selinux: null,
+      measured: null,
+      manifest: podManifest(name, req),
+      stage1: null,
+      init: null,
+      detached: false,
+    };
+    store.writeRecord(dir, rec);
+    crashPoint('embryo');
+    if (!store.move(uuid, 'embryo', 'prepared')) throw new Error(`pod ${uuid} vanished while being prepared`);
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return uuid;
+}
 
+/**
+ * Starts a prepared pod with the caller's stdio. Of two concurrent starts exactly one wins: the
+ * lock is taken before the rename from prepared/ to run/, and either step failing refuses.
+ * Foreground (detach false): stays with the pod, forwards signals, reports its exit, and stops
+ * it when the caller goes away. Detached: answers 'started' and leaves the pod running.
+ */
+export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean, stdio: [number, number, number]): Promise<void> {
+  const t0 = process.hrtime.bigint();
+  const { helper, conn } = ctx;
+  const store = helper.opts.state.podStore;
+  let pod: PodHandle | null = null;
+  let sel: PodSelinux | null = null;
+  let lockFd: number | null = null;
+  let statusFd: number | null = null;
+  let dir: string | null = null;
+  let started = false;
+  let stdioOpen = true;
+  try {
+    checkStdioFd(stdio[0], 'stdin');
+    checkStdioFd(stdio[1], 'stdout');
+    checkStdioFd(stdio[2], 'stderr');
+    const found = store.find(uuid);
+    if (!found) throw new HelperError('ENOPOD', `no pod ${uuid}; see ward list`);
+    const rec0 = store.readRecord(found.dir);
+    if (!rec0) throw new HelperError('EINTERNAL', `pod ${uuid} has no readable record; remove it with ward rm`);
+    requireOwner(ctx.conn.peer, rec0, 'run', false);
+    if (found.where !== 'prepared') throw new HelperError('EPODSTATE', `pod ${uuid} is not prepared (it is ${store.state(found)}); prepare another with ward prepare`);
+    checkPodLimit(ctx);
+    lockFd = store.lock(found.dir);
+    if (lockFd === null || !store.move(uuid, 'prepared', 'run')) {
+      throw new HelperError('EPODSTATE', `pod ${uuid} is already being started by another run-prepared; see ward status ${uuid}`);
+    }
+    dir = store.path('run', uuid);
+    crashPoint('run-renamed');
+    const rec: PodRecord = { ...rec0, detached: detach };
+    const app = rec.apps[0]!;
+    const ids = subIds(conn.peer);
+    const lower = helper.opts.state.tree(rec.owner.uid, app.tree);
+    if (!fs.existsSync(lower)) throw new HelperError('ENOTREE', `tree ${app.tree} is not sealed for you; fetch the image again so ward seals it`);
+    const upper = path.join(dir, 'upper');
+    const work = path.join(dir, 'work');
+    sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
+    statusFd = store.openStatus(dir);
     const profile = helper.opts.seccomp;
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    helper.running.set(uuid, { uid: conn.peer.uid });
+    let measured = false;
     try {
       const spec: LaunchSpec = {
         uuid,
-        hostname: req.hostname ?? `ward-${uuid}`,
+        hostname: rec.hostname,
         lower,
         upper,
         work,
-        rootfs,
-        cwd: req.app.workingDirectory,
-        uid: req.app.user,
-        gid: req.app.group,
-        args: req.app.exec,
-        env: req.app.environment.map((e) => `${e.name}=${e.value}`),
+        rootfs: path.join(dir, 'rootfs'),
+        cwd: app.spec.workingDirectory,
+        uid: app.spec.user,
+        gid: app.spec.group,
+        args: app.spec.exec,
+        env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
         caps: Object.values(APPC_DEFAULT_CAPS),
         masked: MASKED_PATHS,
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
+        stateFds: { lock: lockFd, status: statusFd },
         ...sel.launch,
       };
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
-      measured = await measurePodStart(helper, { uuid, image: req.image, tree: req.tree, spec, ids });
+      measured = await measurePodStart(helper, { uuid, image: app.image, tree: app.tree, spec, ids });
       pod = launch(helper.opts.stage1Fd, spec, stdio, ids);
     } finally {
       fs.closeSync(bpfFd);
       closeFds(stdio);
       stdioOpen = false;
+      // stage1 holds the lock and the status file from here; our copies go.
+      fs.closeSync(statusFd);
+      statusFd = null;
+      fs.closeSync(lockFd);
+      lockFd = null;
     }
+    helper.track(uuid, conn.peer.uid, pod);
+    // stage1 named at once: a helper killed from here on leaves a pod that ward stop can reach.
+    store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
+    crashPoint('launched');
     const exited = pod.exited;
     try {
       await pod.started;
@@ -116,8 +222,23 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
       await exited;
       throw new HelperError('ELAUNCH', `pod ${uuid} did not start: ${(e as LaunchError).message}`);
     }
-    helper.audit.append(conn.peer, 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${req.tree} seccomp ${profile.digest} measured ${measured} signer ${req.image.signer} ${describeLabels(sel.plan, sel.labels)}`);
+    started = true;
+    store.writeRecord(dir, {
+      ...rec,
+      started: new Date().toISOString(),
+      selinux: sel.labels,
+      measured,
+      stage1: pod.stage1,
+      init: pod.init,
+    });
+    crashPoint('started');
+    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
+    if (detach) {
+      conn.close();
+      pod = null; // it outlives this connection
+      return;
+    }
     void forwardSignals(conn, pod);
     const fate = await exited;
     if (process.env.WARD_HELPER_TIMINGS === '1') process.stderr.write(`timing run ${uuid} recv->exit ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}\n`);
@@ -129,18 +250,44 @@ export async function run(ctx: RunContext, req: RunRequest, stdio: [number, numb
     process.stderr.write(`ward-helper: run: ${(e as Error).stack}\n`);
     throw new HelperError('EINTERNAL', `run failed: ${(e as Error).message}`);
   } finally {
+    if (statusFd !== null) fs.closeSync(statusFd);
+    if (lockFd !== null) fs.closeSync(lockFd);
+    // A foreground pod ends with its connection (kill -9 of the frontend included).
     if (pod) pod.kill();
-    if (uuid) helper.running.delete(uuid);
-    // A foreground pod leaves nothing behind: its mounts died with its namespaces.
-    if (podDir) fs.rmSync(podDir, { recursive: true, force: true });
-    // After the directory: a crash in between leaves a pair whose pod is gone, which the
-    // helper reclaims at start; the other order could free a pair a live pod still uses.
-    sel?.release();
+    if (!started) {
+      // Nothing half-made: a pod that never started leaves no state (its mounts died with
+      // stage1's namespaces). The pair goes after the directory (see mcs.ts reclaim).
+      if (pod) await pod.exited;
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      sel?.release();
+    }
+  }
+}
+
+/** run = prepare + run-prepared on one connection. */
+export async function run(ctx: RunContext, req: RunRequest, stdio: [number, number, number]): Promise<void> {
+  let uuid: string;
+  try {
+    checkStdioFd(stdio[0], 'stdin');
+    checkStdioFd(stdio[1], 'stdout');
+    checkStdioFd(stdio[2], 'stderr');
+    const { verb: _verb, detach: _detach, ...rest } = req;
+    uuid = prepare(ctx, rest);
+  } catch (e) {
+    closeFds(stdio);
+    throw e;
+  }
+  try {
+    await runPrepared(ctx, uuid, req.detach ?? false, stdio);
+  } finally {
+    // A pod that never started was removed from run/; one refused before that is still prepared.
+    const found = ctx.helper.opts.state.podStore.find(uuid);
+    if (found?.where === 'prepared') fs.rmSync(found.dir, { recursive: true, force: true });
   }
 }
 
 /** While the pod runs, the caller may send 'signal' frames; EOF from the caller stops the pod. */
-async function forwardSignals(conn: Connection, pod: PodHandle): Promise<void> {
+export async function forwardSignals(conn: Connection, pod: PodHandle): Promise<void> {
   for (;;) {
     let frame;
     try {
