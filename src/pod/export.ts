@@ -41,7 +41,7 @@ export async function exportPod(socketPath: string, uuid: string, file: string, 
   try {
     const ids = mySubRanges();
     const child = spawn('unshare', ['--user', `--map-users=${ids.uid},0,65536`, `--map-groups=${ids.gid},0,65536`, '--setuid', '0', '--setgid', '0', '--',
-      process.execPath, path.join(__dirname, 'export-child.js')], { stdio: ['pipe', out, 'pipe', mountFd] });
+      process.execPath, path.join(__dirname, '..', 'pod', 'export-child.js')], { stdio: ['pipe', out, 'pipe', mountFd] });
     let err = '';
     child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4096)));
     child.stdin!.on('error', () => undefined);
