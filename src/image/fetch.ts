@@ -125,7 +125,7 @@ async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 
       ...(opts.progress ? { progress: opts.progress } : {}),
     });
     // The reference as the user wrote it finds the image again (--pull-policy=new).
-    const withSource = { ...rec, source: ref };
+    const withSource = { ...rec, source: ref, ...(policy ? { trustPolicy: policy.digest } : {}) };
     store.put(withSource);
     return withSource;
   } finally {

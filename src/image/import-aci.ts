@@ -128,8 +128,9 @@ export async function importAciBlob(
     lastUsed: now,
     ...(existing?.sealed ? { sealed: existing.sealed } : {}),
     ...extra,
+    ...(verdict ? { trustPolicy: verdict.policy } : {}),
     // A verdict once reached is kept when the same bytes come again unverified.
-    ...(extra.signer === 'unverified' && existing && existing.signer !== 'unverified' ? { signer: existing.signer, ...(existing.signature ? { signature: existing.signature } : {}) } : {}),
+    ...(extra.signer === 'unverified' && existing && existing.signer !== 'unverified' ? { signer: existing.signer, ...(existing.signature ? { signature: existing.signature } : {}), ...(existing.trustPolicy ? { trustPolicy: existing.trustPolicy } : {}) } : {}),
   };
   store.put(rec);
   return rec;

@@ -32,6 +32,8 @@ export interface ImageRecord {
   configDigest?: string;
   /** "unverified" or the accepted signer's fingerprint. */
   signer: string;
+  /** sha256: digest of the trust configuration the verdict was reached under (see src/trust/policy-digest.ts). */
+  trustPolicy?: string;
   importedAt: string;
   lastUsed: string;
   /** HTTP caching of the source (ETag, max-age) for --pull-policy=update. */

@@ -46,6 +46,8 @@ export const ImageRef = z.strictObject({
   id: z.string().regex(/^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/),
   /** "unverified" or the accepted signer's fingerprint; policy decides if unverified may run. */
   signer: z.union([z.literal('unverified'), z.string().regex(/^[0-9A-F]{40,64}$/)]),
+  /** The digest of the trust configuration the frontend reached that verdict under (absent: none applied). */
+  trustPolicy: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
 });
 
 export const HelloRequest = z.strictObject({ verb: z.literal('hello'), version: z.literal(PROTOCOL_VERSION) });

@@ -7,6 +7,7 @@
 import type * as OpenPGP from 'openpgp';
 import { WardError } from '../image/errors';
 import { covers, Keystore, type Scope } from './keystore';
+import { keystoreDigest } from './policy-digest';
 import type { ConfigDirs } from './dirs';
 import { fingerprintOf, pgp, policyConfig, readKeyFile, signingProblem } from './pgp';
 
@@ -17,6 +18,8 @@ export interface Verdict {
   signer: string;
   /** Where the keystore trusts it: 'root' or image name prefixes. */
   scopes: Scope[];
+  /** The digest of the effective keystore the verdict was reached under (keystoreDigest). */
+  policy: string;
 }
 
 export interface PreparedVerify {
@@ -82,7 +85,7 @@ export async function prepareAciVerify(dirs: ConfigDirs, sigBytes: Buffer, what:
   const [fpr, { key, scopes }] = [...candidates.entries()][0]!;
   const problem = await signingProblem(key, keyID, created, now);
   if (problem) throw refuse(what, `key ${fpr}: ${problem}`, 'ask the publisher to sign it with a valid key, then trust that key');
-  const verdict = { signer: fingerprintOf(key), scopes };
+  const verdict = { signer: fingerprintOf(key), scopes, policy: keystoreDigest(files) };
   if (name !== undefined) authorizeName(verdict, name, what);
   return { what, signature, key, verdict };
 }

@@ -8,11 +8,14 @@ import { WardError } from '../image/errors';
 import { SignaturePolicy, type PolicyTransport, type Requirement } from '../schema/signature-policy';
 import { parseStrictJson } from '../schema/strict-json';
 import type { ConfigDirs } from './dirs';
+import { fileDigest } from './policy-digest';
 import { mostSpecific } from './scopes';
 
 export interface LoadedPolicy {
   file: string;
   policy: SignaturePolicy;
+  /** sha256: of the file's bytes, recorded with the verdict (and measured with the pod). */
+  digest: string;
 }
 
 const MAX_POLICY_BYTES = 1 << 20;
@@ -86,7 +89,7 @@ export function loadPolicy(dirs: ConfigDirs): LoadedPolicy {
   } catch (e) {
     throw new WardError('ESIGNATURE', `cannot read the signature policy ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so no OCI or Docker image is accepted; make it readable or remove it`);
   }
-  return { file, policy: parsePolicy(file, bytes) };
+  return { file, policy: parsePolicy(file, bytes), digest: fileDigest(bytes) };
 }
 
 export interface Selected {

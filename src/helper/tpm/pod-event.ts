@@ -54,7 +54,7 @@ export function podStartEvent(p: PodStart, digests: { helper: string; stage1: st
     image: { name: p.image.name, id: p.image.id },
     tree: p.tree,
     signer: p.image.signer,
-    trustPolicy: null,
+    trustPolicy: p.image.trustPolicy ?? null,
     launchSpec: launchSpecDigest(p.spec, digests.seccomp, p.ids),
     seccomp: digests.seccomp,
     argv: listDigest(p.spec.args),
