@@ -9,13 +9,13 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, Transform, type Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { applyEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
+import { applyDirModes, beginEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
-import { parserSink } from './streamx-sink';
+import { TarReader } from './tar-reader';
 import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
@@ -150,16 +150,8 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       cb(null, chunk);
     },
   });
-  const parser = tar.extract();
   const state = new LayerState();
-  parser.on('entry', (h, stream, next) => {
-    // Once the parser is torn down by a refusal, the entry stream errors too: that is expected.
-    stream.on('error', () => undefined);
-    applyEntry(h, stream as unknown as Readable, layer.kind, state, ctx).then(() => next(), (e: unknown) => {
-      stream.resume();
-      next(e as Error);
-    });
-  });
+  const reader = new TarReader((h) => beginEntry(h, layer.kind, state, ctx));
   let compressedIn = 0;
   const ratio = new Transform({
     transform(chunk: Buffer, _e, cb) {
@@ -167,23 +159,39 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       cb(null, chunk);
     },
   });
+  // The decompressed bytes are parsed and applied synchronously, chunk by chunk, as they come.
   let expanded = 0;
-  const bomb = new Transform({
-    transform(chunk: Buffer, _e, cb) {
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
       expanded += chunk.length;
       if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * compressedIn) {
         return cb(new UnsafeEntryError(`layer ${layer.name} expands more than ${ctx.limits.maxRatio} times (a decompression bomb); raise limits.maxRatio in ~/.config/ward/config.json if it is genuine`));
       }
-      cb(null, chunk);
+      // Later, not now: returning first lets zlib start on the next chunk on its pool thread
+      // while this one is applied, instead of the two taking turns.
+      setImmediate(() => {
+        try {
+          reader.write(chunk);
+          cb();
+        } catch (e) {
+          cb(e as Error);
+        }
+      });
+    },
+    final(cb) {
+      try {
+        reader.end();
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
     },
   });
-  const { sink, parsed } = parserSink(parser);
   try {
-    await decompressInto(kind, [input, meter, ratio], [bomb, sink]);
-    await parsed;
-  } catch (e) {
-    parser.destroy();
-    throw e;
+    await decompressInto(kind, [input, meter, ratio], [sink]);
+  } finally {
+    reader.abort();
   }
   state.finish();
   if (layer.size !== null && read !== layer.size) throw new UnsafeEntryError(`layer ${layer.name} has ${read} bytes, its descriptor says ${layer.size}`);
@@ -195,6 +203,9 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
 }
 
 async function render(job: RenderJob): Promise<RenderAnswer> {
+  // Modes are the image's, not the caller's umask's: a new file or directory gets exactly the
+  // mode asked for (so fchmod is needed only for special bits), and implicit parents are 0755.
+  process.umask(0);
   fs.mkdirSync(ROOT, { mode: 0o755 });
   // Every path from here on is relative to the tree: resolving /proc/self/fd/3 (a magic link,
   // with its access check) on each of the ~10 calls per entry cost more than the calls' own work.
@@ -210,15 +221,7 @@ async function render(job: RenderJob): Promise<RenderAnswer> {
       throw e;
     }
   }
-  // Directory modes last: a 0555 directory must still be fillable while extracting.
-  for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
-    try {
-      fs.chmodSync(p, mode);
-      fs.utimesSync(p, mtime, mtime);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // removed by a later whiteout
-    }
-  }
+  applyDirModes(ctx);
   if (job.layers.some((l) => l.kind === 'aci') && ctx.manifest === null) throw new UnsafeEntryError('the ACI has no manifest');
   const tree = treeDigest('.', { uid: 0, gid: 0 }, ctx.contents);
   return { ok: true, entries: ctx.entries, bytes: ctx.bytes, manifest: ctx.manifest?.toString('base64') ?? null, digests, tree };
