@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitSeal(env, exports);
   ward::InitTpm(env, exports);
   ward::InitFileops(env, exports);
+  ward::InitExtract(env, exports);
   return exports;
 }
 

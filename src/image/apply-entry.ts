@@ -8,7 +8,10 @@ import type { ExtractLimits } from './limits';
 import type { EntryBody, TarHeader } from './tar-reader';
 import type { KnownEntry } from './tree-digest';
 import crypto from 'node:crypto';
+import { addon } from '../native/addon';
 import { entryComponents, rootfsComponents, UnsafeEntryError } from './tar-paths';
+
+const EEXIST = 17;
 
 export { UnsafeEntryError };
 
@@ -20,7 +23,7 @@ export interface EntryContext {
   bytes: number;
   manifest: Buffer | null;
   /** Directory modes applied after all layers, deepest first. */
-  dirModes: [string, number, Date][];
+  dirModes: [string, number, number][];
   /** What was written at each "./relative/path" (files, symlinks), for the tree digest. */
   contents: Map<string, KnownEntry>;
   /**
@@ -135,18 +138,30 @@ function createFile(ctx: EntryContext, target: string, mode: number): number {
   return fs.openSync(target, flags, mode);
 }
 
-/** The body of a regular file: written as it arrives, hashed for the tree digest, then owned, moded and dated. */
+/**
+ * The body of a regular file: written as it arrives, hashed for the tree digest, then owned, moded
+ * and dated. A body that arrives whole (most do) is written by one native call.
+ */
 function writeFile(ctx: EntryContext, target: string, rel: string, h: TarHeader, mode: number, ids: { uid: number; gid: number } | null): EntryBody {
-  // Created with its permission bits (a new file's fd is writable whatever they say), so that
-  // fchmod and fchown are needed only when the umask, special bits or owners differ.
-  const fd = createFile(ctx, target, mode & 0o777);
-  const hash = crypto.createHash('sha256');
+  const want = ids ? mode : mode & 0o1777;
+  let fd = -1;
+  let hash: crypto.Hash | null = null;
   let written = 0;
-  let open = true;
   const close = () => {
-    if (!open) return;
-    open = false;
-    fs.closeSync(fd);
+    if (fd < 0) return;
+    const f = fd;
+    fd = -1;
+    fs.closeSync(f);
+  };
+  const record = (uid: number, gid: number, sha256: string) => ctx.contents.set(rel, { type: 'f', mode: want, uid, gid, size: h.size, sha256 });
+  const whole = (body: Buffer) => {
+    const native = addon();
+    const made = (): number => native.writeNewFile(target, body, mode, ids ? ids.uid : -1, ids ? ids.gid : -1, h.mtime);
+    if (made() === EEXIST) {
+      clearTarget(ctx, target, false);
+      if (made() !== 0) throw new UnsafeEntryError(`entry '${h.name}' cannot be written: something appeared in its place`);
+    }
+    if (ids) record(ids.uid, ids.gid, crypto.hash('sha256', body));
   };
   const finish = () => {
     if (written !== h.size) throw new UnsafeEntryError(`entry '${h.name}' is shorter than its header says`);
@@ -156,23 +171,30 @@ function writeFile(ctx: EntryContext, target: string, rel: string, h: TarHeader,
       fs.fchownSync(fd, ids.uid, ids.gid);
       ({ uid, gid } = ids);
     }
-    const want = ids ? mode : mode & 0o1777;
     if ((st.mode & 0o7777) !== want) fs.fchmodSync(fd, want);
     fs.futimesSync(fd, h.mtime, h.mtime);
-    ctx.contents.set(rel, { type: 'f', mode: want, uid, gid, size: written, sha256: hash.digest('hex') });
+    record(uid, gid, hash!.digest('hex'));
   };
   return {
+    whole,
     data(chunk) {
+      if (fd < 0) {
+        // Created with its permission bits (a new file's fd is writable whatever they say), so
+        // that fchmod and fchown are needed only when special bits or owners differ.
+        fd = createFile(ctx, target, mode & 0o777);
+        hash = crypto.createHash('sha256');
+      }
       try {
         for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
       } catch (e) {
         close();
         throw e;
       }
-      hash.update(chunk);
+      hash!.update(chunk);
       written += chunk.length;
     },
     end() {
+      if (fd < 0) return whole(Buffer.alloc(0)); // an empty file
       try {
         finish();
       } finally {
@@ -273,7 +295,7 @@ export async function applyEntry(th: tar.Header, stream: Readable, kind: 'aci' |
   const body = (th.size ?? 0) > 0 && !['link', 'symlink', 'character-device', 'block-device', 'directory', 'fifo'].includes(type);
   const h: TarHeader = {
     name: th.name, type, linkname: th.linkname ?? null, mode: th.mode ?? 0o644, uid: th.uid ?? 0, gid: th.gid ?? 0,
-    size: body ? th.size ?? 0 : 0, mtime: th.mtime ?? new Date(0), pax: (th.pax as Record<string, string> | undefined) ?? null,
+    size: body ? th.size ?? 0 : 0, mtime: Math.floor((th.mtime?.getTime() ?? 0) / 1000) || 0, pax: (th.pax as Record<string, string> | undefined) ?? null,
   };
   const sink = beginEntry(h, kind, state, ctx);
   await new Promise<void>((resolve, reject) => {

@@ -17,15 +17,20 @@ export interface TarHeader {
   uid: number;
   gid: number;
   size: number;
-  mtime: Date;
+  /** Seconds since the epoch. */
+  mtime: number;
   /** The entry's own PAX records, if it had any. */
   pax: Record<string, string> | null;
 }
 
-/** Where an entry's body goes: `data` gets exactly `size` bytes in order, then `end` once. */
+/**
+ * Where an entry's body goes: `data` gets exactly `size` bytes in order, then `end` once; or, if
+ * the sink has `whole` and the body arrives in one piece, `whole` gets all of it instead of both.
+ */
 export interface EntryBody {
   data(chunk: Buffer): void;
   end(): void;
+  whole?(body: Buffer): void;
   /** The archive failed before the body was complete: release what was opened. */
   abort(): void;
 }
@@ -50,6 +55,8 @@ export class TarReader {
   private partial = Buffer.alloc(BLOCK);
   private partialLen = 0;
   private remaining = 0;
+  /** No byte of the current body has been handed over yet. */
+  private fresh = false;
   private padding = 0;
   private sink: EntryBody | null = null;
   private meta: Buffer | null = null;
@@ -86,6 +93,18 @@ export class TarReader {
         }
         case State.Body: {
           const n = Math.min(this.remaining, len - off);
+          if (this.fresh && n === this.remaining && this.sink?.whole) {
+            // The whole body is in this chunk: handed over in one piece, for one call per file.
+            const s = this.sink;
+            this.sink = null;
+            s.whole!(chunk.subarray(off, off + n));
+            off += n;
+            this.pos += n;
+            this.remaining = 0;
+            this.endBody();
+            break;
+          }
+          this.fresh = false;
           this.sink?.data(chunk.subarray(off, off + n));
           off += n;
           this.pos += n;
@@ -191,11 +210,12 @@ export class TarReader {
       uid: this.number(h, 108, 8),
       gid: this.number(h, 116, 8),
       size,
-      mtime: new Date(this.number(h, 136, 12) * 1000),
+      mtime: this.number(h, 136, 12),
       pax,
     };
     this.sink = this.onEntry(hdr);
     this.remaining = size;
+    this.fresh = true;
     this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
     if (size === 0) this.endBody();
     else this.state = State.Body;
@@ -214,7 +234,7 @@ export class TarReader {
     if (this.metaType === 0x78) this.pax = this.parsePax(data);
     else if (this.metaType === 0x67) {
       // Global records are judged like any entry (the caller decides) but never inherited.
-      this.sink = this.onEntry({ name: '', type: 'pax-global-header', linkname: null, mode: 0, uid: 0, gid: 0, size: 0, mtime: new Date(0), pax: this.parsePax(data) });
+      this.sink = this.onEntry({ name: '', type: 'pax-global-header', linkname: null, mode: 0, uid: 0, gid: 0, size: 0, mtime: 0, pax: this.parsePax(data) });
       this.sink = null;
     } else {
       const nul = data.indexOf(0);

@@ -130,6 +130,12 @@ export interface Addon {
   compileSeccomp(program: SeccompProgram): SeccompCompiled;
   /** flock(2). Without wait, resolves false when the lock is held elsewhere. */
   flock(fd: number, mode: 'shared' | 'exclusive' | 'unlock', wait: boolean): boolean;
+  /**
+   * Creates path (relative to the cwd; O_EXCL, never through a symlink) with data, ids (uid < 0:
+   * the creator's, setuid and setgid dropped), mode and mtime (seconds), in one call. Returns 0,
+   * or EEXIST (17) without touching anything when path exists; throws an errno Error otherwise.
+   */
+  writeNewFile(path: string, data: Buffer, mode: number, uid: number, gid: number, mtime: number): number;
   /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
   sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
 }
