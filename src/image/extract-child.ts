@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
 import { applyDirModes, beginEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
 import { TarReader } from './tar-reader';
@@ -152,20 +152,13 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
   });
   const state = new LayerState();
   const reader = new TarReader((h) => beginEntry(h, layer.kind, state, ctx));
-  let compressedIn = 0;
-  const ratio = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      compressedIn += chunk.length;
-      cb(null, chunk);
-    },
-  });
   // The decompressed bytes are parsed and applied synchronously, chunk by chunk, as they come.
   let expanded = 0;
   const sink = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _e, cb) {
       expanded += chunk.length;
-      if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * compressedIn) {
+      if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * read) {
         return cb(new UnsafeEntryError(`layer ${layer.name} expands more than ${ctx.limits.maxRatio} times (a decompression bomb); raise limits.maxRatio in ~/.config/ward/config.json if it is genuine`));
       }
       // Later, not now: returning first lets zlib start on the next chunk on its pool thread
@@ -189,7 +182,7 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
     },
   });
   try {
-    await decompressInto(kind, [input, meter, ratio], [sink]);
+    await decompressInto(kind, [input, meter], [sink]);
   } finally {
     reader.abort();
   }
@@ -253,7 +246,8 @@ function failure(e: unknown): { error: string } {
  * image's own ids: the inverse of rendering, for ward image export and extract.
  */
 async function exportTar(rootfsOnly: boolean): Promise<void> {
-  const pack = tar.pack();
+  const { default: tarStream } = await import('tar-stream'); // loaded only here: rendering does not need it
+  const pack = tarStream.pack();
   const out = new Promise<void>((res, rej) => {
     pack.on('error', rej);
     process.stdout.on('error', rej);

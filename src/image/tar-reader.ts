@@ -75,9 +75,9 @@ export class TarReader {
       switch (this.state) {
         case State.Header: {
           if (this.partialLen === 0 && len - off >= BLOCK) {
+            this.pos += BLOCK;
             this.header(chunk.subarray(off, off + BLOCK));
             off += BLOCK;
-            this.pos += BLOCK;
           } else {
             const n = Math.min(BLOCK - this.partialLen, len - off);
             chunk.copy(this.partial, this.partialLen, off, off + n);
