@@ -8,7 +8,7 @@ import type { ExtractLimits } from './limits';
 import type { EntryBody, TarHeader } from './tar-reader';
 import type { KnownEntry } from './tree-digest';
 import crypto from 'node:crypto';
-import { addon } from '../native/addon';
+import { addon, type FileWriter } from '../native/addon';
 import { entryComponents, rootfsComponents, UnsafeEntryError } from './tar-paths';
 
 const EEXIST = 17;
@@ -38,6 +38,28 @@ export interface EntryContext {
    * turn a checked directory into something else.
    */
   dirs?: Set<string>;
+  /**
+   * Makes whole new files on a thread of its own while the next entries are parsed. With it,
+   * `made` holds every path ("/a/b") anything was ever made at (a file is queued only where
+   * nothing ever was), and `queued` the paths queued since the writer was last fenced (waited
+   * for): it is fenced before anything that could meet one of them (the same path, a path
+   * under it, a removal, a hard link to it).
+   */
+  writer?: FileWriter;
+  made?: Set<string>;
+  queued?: Set<string>;
+}
+
+/** Waits until every queued file is on disk. */
+export function fence(ctx: EntryContext): void {
+  if (!ctx.writer || ctx.queued!.size === 0) return;
+  ctx.writer.fence();
+  ctx.queued!.clear();
+}
+
+/** Waits for the file writer if rel is still queued. */
+function settle(ctx: EntryContext, rel: string): void {
+  if (ctx.queued?.has(rel)) fence(ctx);
 }
 
 const WHITEOUT = '.wh.';
@@ -65,10 +87,12 @@ function safeParent(ctx: EntryContext, state: LayerState, parts: string[], entry
     p += '/' + c;
     rel += '/' + c;
     if (ctx.dirs?.has(rel)) continue;
+    settle(ctx, rel);
     const st = lstatOrNull(p);
     if (st === null) {
       fs.mkdirSync(p, { mode: 0o755 });
       state.created.add(rel);
+      ctx.made?.add(rel);
     } else if (st.isSymbolicLink()) throw new UnsafeEntryError(`entry '${entry}' goes through the symlink '${rel}'`);
     else if (!st.isDirectory()) throw new UnsafeEntryError(`entry '${entry}' goes through '${rel}', which is not a directory`);
     ctx.dirs?.add(rel);
@@ -80,6 +104,7 @@ function clearTarget(ctx: EntryContext, p: string, keepDir: boolean): void {
   const st = lstatOrNull(p);
   if (st === null) return;
   if (st.isDirectory() && keepDir) return;
+  if (st.isDirectory()) fence(ctx); // files still queued under it would race its removal
   ctx.dirs?.clear();
   fs.rmSync(p, { recursive: true, force: true });
 }
@@ -108,6 +133,7 @@ function readManifest(h: TarHeader, ctx: EntryContext): EntryBody {
 }
 
 function whiteout(ctx: EntryContext, state: LayerState, parts: string[], entry: string): void {
+  fence(ctx); // it removes: nothing it removes may still be queued
   const dir = safeParent(ctx, state, parts, entry);
   const base = parts[parts.length - 1]!;
   const relDir = '/' + parts.slice(0, -1).join('/');
@@ -155,6 +181,17 @@ function writeFile(ctx: EntryContext, target: string, rel: string, h: TarHeader,
   };
   const record = (uid: number, gid: number, sha256: string) => ctx.contents.set(rel, { type: 'f', mode: want, uid, gid, size: h.size, sha256 });
   const whole = (body: Buffer) => {
+    const relSlash = rel.slice(1);
+    if (ctx.writer && !ctx.made!.has(relSlash)) {
+      // Nothing was ever made here: the writer makes it while the next entries are parsed.
+      ctx.made!.add(relSlash);
+      ctx.queued!.add(relSlash);
+      ctx.writer.write(target, body, mode, ids ? ids.uid : -1, ids ? ids.gid : -1, h.mtime);
+      if (ids) record(ids.uid, ids.gid, crypto.hash('sha256', body));
+      return;
+    }
+    settle(ctx, relSlash);
+    ctx.made?.add(relSlash);
     const native = addon();
     const made = (): number => native.writeNewFile(target, body, mode, ids ? ids.uid : -1, ids ? ids.gid : -1, h.mtime);
     if (made() === EEXIST) {
@@ -179,6 +216,8 @@ function writeFile(ctx: EntryContext, target: string, rel: string, h: TarHeader,
     whole,
     data(chunk) {
       if (fd < 0) {
+        settle(ctx, rel.slice(1));
+        ctx.made?.add(rel.slice(1));
         // Created with its permission bits (a new file's fd is writable whatever they say), so
         // that fchmod and fchown are needed only when special bits or owners differ.
         fd = createFile(ctx, target, mode & 0o777);
@@ -243,6 +282,10 @@ export function beginEntry(h: TarHeader, kind: 'aci' | 'oci', state: LayerState,
   const target = `${dir}/${base}`;
   const rel = '/' + parts.join('/');
   state.created.add(rel);
+  if (h.type !== 'file' && h.type !== 'contiguous-file') {
+    settle(ctx, rel); // a file still queued there is replaced or kept below
+    ctx.made?.add(rel);
+  }
   switch (h.type) {
     case 'directory':
       clearTarget(ctx, target, true);
@@ -269,6 +312,7 @@ export function beginEntry(h: TarHeader, kind: 'aci' | 'oci', state: LayerState,
       const lparts = componentsOf(h.linkname ?? '', kind);
       if (lparts === null || lparts.length === 0) throw new UnsafeEntryError(`hardlink '${h.name}' points outside the tree`);
       const src = `${safeParent(ctx, state, lparts, h.name)}/${lparts[lparts.length - 1]}`;
+      settle(ctx, '/' + lparts.join('/')); // its source may still be queued
       const st = lstatOrNull(src);
       if (st === null || !st.isFile()) throw new UnsafeEntryError(`hardlink '${h.name}' must point to a regular file extracted before it`);
       if (src === target) return null;

@@ -13,8 +13,9 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type tar from 'tar-stream';
-import { applyDirModes, beginEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
+import { applyDirModes, beginEntry, fence, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
+import { addon } from '../native/addon';
 import { TarReader } from './tar-reader';
 import { treeDigest } from './tree-digest';
 
@@ -205,14 +206,24 @@ async function render(job: RenderJob): Promise<RenderAnswer> {
   process.chdir(ROOT);
   const ctx: EntryContext = { root: '.', limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map(), owners: true, dirs: new Set() };
   const digests: string[] = [];
-  for (const layer of job.layers) {
-    try {
-      digests.push(await applyLayer(layer, ctx));
-    } catch (e) {
-      // Every refusal names the image (and layer) it is about.
-      if (e instanceof UnsafeEntryError && !e.message.startsWith(layer.name)) throw new UnsafeEntryError(`${layer.name}: ${e.message}`);
-      throw e;
+  // Whole files are made on a thread of their own; at most 8 MiB and 64 files queued.
+  ctx.writer = addon().fileWriter(8 << 20, 64);
+  ctx.made = new Set();
+  ctx.queued = new Set();
+  try {
+    for (const layer of job.layers) {
+      try {
+        digests.push(await applyLayer(layer, ctx));
+      } catch (e) {
+        // Every refusal names the image (and layer) it is about.
+        if (e instanceof UnsafeEntryError && !e.message.startsWith(layer.name)) throw new UnsafeEntryError(`${layer.name}: ${e.message}`);
+        throw e;
+      }
     }
+    fence(ctx);
+  } finally {
+    ctx.writer?.close();
+    delete ctx.writer;
   }
   applyDirModes(ctx);
   if (job.layers.some((l) => l.kind === 'aci') && ctx.manifest === null) throw new UnsafeEntryError('the ACI has no manifest');
