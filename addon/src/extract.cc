@@ -26,24 +26,10 @@
 namespace ward {
 namespace {
 
+// The errno's name ("EEXIST"), as node's own fs errors carry it in .code.
 const char* ErrnoCode(int e) {
-  switch (e) {
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case ELOOP: return "ELOOP";
-    case ENOSPC: return "ENOSPC";
-    case EDQUOT: return "EDQUOT";
-    case EROFS: return "EROFS";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EINVAL: return "EINVAL";
-    case EIO: return "EIO";
-    case EMFILE: return "EMFILE";
-    case EFBIG: return "EFBIG";
-    default: return "EIO";
-  }
+  const char* name = strerrorname_np(e);
+  return name != nullptr ? name : "EIO";
 }
 
 void ThrowErrno(Napi::Env env, int e, const char* syscall, const std::string& path) {

@@ -109,4 +109,79 @@ describe('writeNewFile', { skip: isRoot ? false : 'needs root' }, () => {
     }
     assert.equal(fs.existsSync(f), false);
   });
+
+  test('FileWriter: files made in order on its own thread, all on disk after fence(), also through a tiny queue', () => {
+    for (const [bytes, files] of [[8 << 20, 64], [1, 1]] as const) {
+      const w = native.fileWriter(bytes, files);
+      const made: string[] = [];
+      try {
+        for (let i = 0; i < 200; i++) {
+          const f = p();
+          made.push(f);
+          const body = Buffer.alloc(i * 37, i & 0xff);
+          w.write(f, body, i % 2 ? 0o640 : 0o4755, i, 1000 + i, 1_600_000_000 + i);
+          body.fill(0xee); // the writer copied it: the caller may reuse its buffer at once
+        }
+        w.fence();
+        made.forEach((f, i) => {
+          const st = fs.lstatSync(f);
+          assert.equal(st.mode & 0o7777, i % 2 ? 0o640 : 0o4755);
+          assert.equal(st.uid, i);
+          assert.equal(st.gid, 1000 + i);
+          assert.equal(Math.floor(st.mtimeMs / 1000), 1_600_000_000 + i);
+          assert.ok(fs.readFileSync(f).equals(Buffer.alloc(i * 37, i & 0xff)), `content of file ${i}`);
+        });
+      } finally {
+        w.close();
+      }
+    }
+  });
+
+  test('FileWriter: the first failure is thrown by fence() and every later call; what followed it is dropped', () => {
+    const w = native.fileWriter(1 << 20, 16);
+    try {
+      const first = p();
+      w.write(first, Buffer.from('1'), 0o644, 0, 0, 0);
+      w.write(first, Buffer.from('again'), 0o644, 0, 0, 0); // a path given twice: never overwritten
+      const after = p();
+      w.write(path.join(dir, 'no', 'parent'), Buffer.from('x'), 0o644, 0, 0, 0);
+      assert.throws(() => w.fence(), (e: NodeJS.ErrnoException) => e.code === 'EEXIST' && e.syscall === 'open' && e.message.includes(first));
+      assert.equal(fs.readFileSync(first, 'utf8'), '1');
+      assert.throws(() => w.write(after, Buffer.from('x'), 0o644, 0, 0, 0), { code: 'EEXIST' });
+      assert.throws(() => w.fence(), { code: 'EEXIST' });
+      assert.equal(fs.existsSync(after), false);
+    } finally {
+      w.close();
+    }
+    const link = p();
+    fs.symlinkSync(path.join(dir, 'target-of-link'), link);
+    const w2 = native.fileWriter(1 << 20, 16);
+    try {
+      w2.write(link, Buffer.from('x'), 0o644, 0, 0, 0);
+      assert.throws(() => w2.fence(), { code: 'EEXIST' });
+      assert.equal(fs.existsSync(path.join(dir, 'target-of-link')), false, 'never written through a symlink');
+    } finally {
+      w2.close();
+    }
+  });
+
+  test('FileWriter: close() finishes what is queued; a closed writer refuses; bad arguments are refused', () => {
+    const w = native.fileWriter(1 << 20, 16);
+    const f = p();
+    w.write(f, Buffer.from('queued'), 0o644, 0, 0, 0);
+    w.close();
+    w.close();
+    assert.equal(fs.readFileSync(f, 'utf8'), 'queued');
+    assert.throws(() => w.write(p(), Buffer.from('x'), 0o644, 0, 0, 0), /closed/);
+    const w2 = native.fileWriter(1 << 20, 16);
+    try {
+      assert.throws(() => (w2.write as (...a: unknown[]) => void)(p(), 'str', 0o644, 0, 0, 0), TypeError);
+      assert.throws(() => w2.write(p(), Buffer.from('x'), 0o20000, 0, 0, 0), TypeError);
+    } finally {
+      w2.close();
+    }
+    for (const args of [[0, 1], [1, 0], [2 ** 31, 1], [1, 65537], ['1', 1]]) {
+      assert.throws(() => (native.fileWriter as (...a: unknown[]) => unknown)(...args), TypeError, JSON.stringify(args));
+    }
+  });
 });
