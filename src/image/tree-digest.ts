@@ -47,27 +47,32 @@ export function treeDigest(root: string, base = { uid: 0, gid: 0 }, known?: Map<
     h.update('\n');
     return type === 'd';
   };
-  const walkDir = (abs: Buffer, rel: Buffer) => {
+  // relStr is rel as a string while every name on the way is valid UTF-8 (the extractor names
+  // what it makes with strings), null below a name that is not: nothing there is known.
+  const walkDir = (abs: Buffer, rel: Buffer, relStr: string | null) => {
     const entries = fs.readdirSync(abs, { encoding: 'buffer', withFileTypes: true }) as unknown as fs.Dirent<Buffer>[];
     entries.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const d of entries) {
+      const name = relStr === null ? null : d.name.toString('utf8');
+      // Invalid UTF-8 decodes with U+FFFD; a name really holding U+FFFD is just looked at again.
+      const crelStr = name === null || name.includes('\uFFFD') ? null : `${relStr}/${name}`;
+      const k = known && crelStr !== null && (d.isFile() || d.isSymbolicLink()) ? known.get(crelStr) : undefined;
+      // One update per known entry: the same bytes as the line written field by field.
+      if (k && k.type === 'f' && d.isFile()) {
+        h.update(`f\0${crelStr}\0${k.mode}\0${k.uid - base.uid}\0${k.gid - base.gid}\0${k.size}\0${k.sha256}\0\n`);
+        continue;
+      }
+      if (k && k.type === 'l' && d.isSymbolicLink()) {
+        h.update(`l\0${crelStr}\0${k.mode}\0${k.uid - base.uid}\0${k.gid - base.gid}\0${k.link}\0\n`);
+        continue;
+      }
       const cabs = Buffer.concat([abs, SLASH, d.name]);
       const crel = Buffer.concat([rel, SLASH, d.name]);
-      const key = known && (d.isFile() || d.isSymbolicLink()) ? crel.toString('utf8') : undefined;
-      // The extractor names files with strings: a name that is not their UTF-8 is none of its own.
-      const k = key !== undefined && Buffer.from(key).equals(crel) ? known!.get(key) : undefined;
-      if (k && k.type === 'f' && d.isFile()) {
-        line('f', crel, k.mode, k.uid, k.gid);
-        h.update(`${k.size}\0${k.sha256}\0\n`);
-      } else if (k && k.type === 'l' && d.isSymbolicLink()) {
-        line('l', crel, k.mode, k.uid, k.gid);
-        h.update(k.link);
-        h.update('\0\n');
-      } else if (fromDisk(cabs, crel)) walkDir(cabs, crel);
+      if (fromDisk(cabs, crel)) walkDir(cabs, crel, crelStr);
     }
   };
   const rootAbs = Buffer.from(root);
   const rootRel = Buffer.from('.');
-  if (fromDisk(rootAbs, rootRel)) walkDir(rootAbs, rootRel);
+  if (fromDisk(rootAbs, rootRel)) walkDir(rootAbs, rootRel, '.');
   return 'sha256:' + h.digest('hex');
 }

@@ -129,4 +129,22 @@ describe('tree digest of the extractor = the helper\'s sealed digest', () => {
       ],
     ], ['none']);
   });
+
+  test('records never stand in for what they do not describe: a name that is not UTF-8, a type that changed', () => {
+    const root = fs.mkdtempSync(path.join(env.dir, 'records-'));
+    try {
+      fs.writeFileSync(Buffer.from(`${root}/a\xff`, 'latin1'), 'on disk');
+      fs.writeFileSync(path.join(root, 'was-a-link'), 'now a file');
+      fs.symlinkSync('t', path.join(root, 'was-a-file'));
+      const lie = { mode: 0o777, uid: 1, gid: 2 };
+      const known = new Map([
+        ['./a\uFFFD', { type: 'f' as const, ...lie, size: 7, sha256: '0'.repeat(64) }],
+        ['./was-a-link', { type: 'l' as const, ...lie, link: 'x' }],
+        ['./was-a-file', { type: 'f' as const, ...lie, size: 1, sha256: '0'.repeat(64) }],
+      ]);
+      assert.equal(treeDigest(root, { uid: 0, gid: 0 }, known), treeDigest(root, { uid: 0, gid: 0 }));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
