@@ -35,6 +35,13 @@ describe('tree digest of the extractor = the helper\'s sealed digest', () => {
     return { dir: out.dir!, tree: out.answer!.tree };
   }
 
+  function renderError(l: { file: string; digest: string; size: number | null }): string | undefined {
+    const spec = [{ ...l, kind: 'oci', name: 'layer 1' }];
+    const r = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', process.execPath, CLI, env.storeDir('a'), JSON.stringify(spec)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { error?: string }).error;
+  }
+
   /** Seals rootfs as the helper does (into a root-owned dir) and returns its digest. */
   async function sealed(rootfs: string): Promise<string> {
     const acct = account(USERS.a);
@@ -146,5 +153,34 @@ describe('tree digest of the extractor = the helper\'s sealed digest', () => {
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  test('entries meeting a file still being written in the same chunk: replaced, linked, whited out, gone through', async () => {
+    // Small bodies in one small layer: every file is queued to the writer thread, and each later
+    // entry here must wait for it (or be refused) exactly as if it had been written at once.
+    const rootfs = await same([
+      [
+        { name: 'f2d', body: 'file' },
+        { name: 'f2d/', type: 'directory', mode: 0o750 },
+        { name: 'f2d/in', body: 'inside' },
+        { name: 'f2l', body: 'file' },
+        { name: 'f2l', type: 'symlink', linkname: 'f2d/in' },
+        { name: 'src', body: 'linked' },
+        { name: 'hard', type: 'link', linkname: 'src' },
+        { name: 'gone', body: 'whited out' },
+        { name: '.wh.gone' },
+        { name: 'twice', body: 'first' },
+        { name: 'twice', body: 'second', mode: 0o600 },
+      ],
+    ]);
+    assert.ok(fs.lstatSync(path.join(rootfs, 'f2d')).isDirectory());
+    assert.equal(fs.readFileSync(path.join(rootfs, 'f2d/in'), 'utf8'), 'inside');
+    assert.equal(fs.readlinkSync(path.join(rootfs, 'f2l')), 'f2d/in');
+    assert.equal(fs.readFileSync(path.join(rootfs, 'hard'), 'utf8'), 'linked');
+    assert.equal(fs.lstatSync(path.join(rootfs, 'hard')).ino, fs.lstatSync(path.join(rootfs, 'src')).ino);
+    assert.equal(fs.existsSync(path.join(rootfs, 'gone')), false);
+    assert.equal(fs.readFileSync(path.join(rootfs, 'twice'), 'utf8'), 'second');
+    const through = await layer([{ name: 'plain', body: 'a file' }, { name: 'plain/child', body: 'x' }]);
+    assert.match(renderError(through) ?? '', /entry 'plain\/child' goes through '\/plain', which is not a directory/);
   });
 });
