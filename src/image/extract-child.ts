@@ -138,7 +138,11 @@ const BATCH = 1 << 20;
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
   const alg = layer.digest.startsWith('sha512') ? 'sha512' : 'sha256';
   const hash = crypto.createHash(alg);
-  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: 1 << 20, autoClose: true }), 512);
+  // Each read allocates a buffer of highWaterMark and copies what came into one that fits: from
+  // a file that is 1 MiB each time, from the socket of a layer still downloading often 64 KiB,
+  // and 1 MiB buffers for it would be most of the extractor's garbage.
+  const regular = fs.fstatSync(layer.fd).isFile();
+  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: regular ? 1 << 20 : 1 << 18, autoClose: true }), 512);
   const input = first.stream;
   const kind = detectCompression(first.bytes);
   if (kind === null) {
