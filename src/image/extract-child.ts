@@ -92,6 +92,34 @@ function head(input: Readable, n: number): Promise<{ bytes: Buffer; stream: Read
   });
 }
 
+const BATCH = 1 << 20;
+
+/**
+ * Hands chunks on in pieces of at least 1 MiB (the last may be smaller), for what comes in
+ * pieces of a pipe's size (64 KiB): a layer still downloading, a filter's output. Fewer pieces
+ * are fewer round trips to zlib's thread, and fewer file bodies split over pieces (a split one
+ * is written by the main thread in several calls instead of whole by the writer thread).
+ */
+function batcher(): Transform {
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      if (pendingLen === 0 && chunk.length >= BATCH) return cb(null, chunk);
+      pending.push(chunk);
+      pendingLen += chunk.length;
+      if (pendingLen < BATCH) return cb();
+      const all = Buffer.concat(pending, pendingLen);
+      pending = [];
+      pendingLen = 0;
+      cb(null, all);
+    },
+    flush(cb) {
+      cb(null, pendingLen > 0 ? Buffer.concat(pending, pendingLen) : undefined);
+    },
+  });
+}
+
 const FILTERS: Record<'zstd' | 'xz' | 'bzip2', { cmd: string[]; pkg: string }> = {
   zstd: { cmd: ['zstd', '-dc', '--no-progress'], pkg: 'zstd' },
   xz: { cmd: ['xz', '-dc'], pkg: 'xz-utils' },
@@ -117,7 +145,7 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
     await Promise.race([
       Promise.all([
         pipeline([...compressed, child.stdin] as unknown as [Readable, Writable]),
-        pipeline([child.stdout, ...out] as unknown as [Readable, Writable]),
+        pipeline([child.stdout, batcher(), ...out] as unknown as [Readable, Writable]),
       ]),
       spawnError,
     ]);
@@ -133,8 +161,6 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
   if (code !== 0) throw new UnsafeEntryError(`${kind} decompression failed: ${err.trim().split('\n').pop() || `exit ${code}`}`);
 }
 
-const BATCH = 1 << 20;
-
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
   const alg = layer.digest.startsWith('sha512') ? 'sha512' : 'sha256';
   const hash = crypto.createHash(alg);
@@ -149,27 +175,12 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
     throw new UnsafeEntryError(`${layer.name} is not ${layer.kind === 'aci' ? 'an ACI' : 'a layer'}: neither a tar archive nor a gzip, zstd, xz or bzip2 compressed one`);
   }
   let read = 0;
-  // Hashes and counts the compressed bytes, and hands them on in pieces of 1 MiB: a layer
-  // streaming in while it downloads arrives in pieces of a pipe's size, and each piece would
-  // otherwise cost a round trip to zlib's thread and a smaller decompressed chunk.
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _e, cb) {
       read += chunk.length;
       if (layer.size !== null && read > layer.size) return cb(new UnsafeEntryError(`layer ${layer.name} is longer than the ${layer.size} bytes its descriptor says`));
       hash.update(chunk);
-      if (pendingLen === 0 && chunk.length >= BATCH) return cb(null, chunk);
-      pending.push(chunk);
-      pendingLen += chunk.length;
-      if (pendingLen < BATCH) return cb();
-      const all = Buffer.concat(pending, pendingLen);
-      pending = [];
-      pendingLen = 0;
-      cb(null, all);
-    },
-    flush(cb) {
-      cb(null, pendingLen > 0 ? Buffer.concat(pending, pendingLen) : undefined);
+      cb(null, chunk);
     },
   });
   const state = new LayerState();
@@ -204,7 +215,9 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
     },
   });
   try {
-    await decompressInto(kind, [input, meter], [sink]);
+    // Compressed bytes reach the decompressor in pieces of 1 MiB, not of a pipe's size while the
+    // layer streams in: fewer round trips to zlib's thread.
+    await decompressInto(kind, [input, meter, batcher()], [sink]);
   } finally {
     reader.abort();
   }
