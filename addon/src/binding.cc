@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitFileops(env, exports);
   ward::InitPidfd(env, exports);
   ward::InitMountfd(env, exports);
+  ward::InitExtract(env, exports);
   return exports;
 }
 

@@ -9,13 +9,14 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, Transform, type Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
-import { applyEntry, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
+import type tar from 'tar-stream';
+import { applyDirModes, beginEntry, fence, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
-import { parserSink } from './streamx-sink';
+import { addon } from '../native/addon';
+import { TarReader } from './tar-reader';
 import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
@@ -91,6 +92,34 @@ function head(input: Readable, n: number): Promise<{ bytes: Buffer; stream: Read
   });
 }
 
+const BATCH = 1 << 20;
+
+/**
+ * Hands chunks on in pieces of at least 1 MiB (the last may be smaller), for what comes in
+ * pieces of a pipe's size (64 KiB): a layer still downloading, a filter's output. Fewer pieces
+ * are fewer round trips to zlib's thread, and fewer file bodies split over pieces (a split one
+ * is written by the main thread in several calls instead of whole by the writer thread).
+ */
+function batcher(): Transform {
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      if (pendingLen === 0 && chunk.length >= BATCH) return cb(null, chunk);
+      pending.push(chunk);
+      pendingLen += chunk.length;
+      if (pendingLen < BATCH) return cb();
+      const all = Buffer.concat(pending, pendingLen);
+      pending = [];
+      pendingLen = 0;
+      cb(null, all);
+    },
+    flush(cb) {
+      cb(null, pendingLen > 0 ? Buffer.concat(pending, pendingLen) : undefined);
+    },
+  });
+}
+
 const FILTERS: Record<'zstd' | 'xz' | 'bzip2', { cmd: string[]; pkg: string }> = {
   zstd: { cmd: ['zstd', '-dc', '--no-progress'], pkg: 'zstd' },
   xz: { cmd: ['xz', '-dc'], pkg: 'xz-utils' },
@@ -116,7 +145,7 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
     await Promise.race([
       Promise.all([
         pipeline([...compressed, child.stdin] as unknown as [Readable, Writable]),
-        pipeline([child.stdout, ...out] as unknown as [Readable, Writable]),
+        pipeline([child.stdout, batcher(), ...out] as unknown as [Readable, Writable]),
       ]),
       spawnError,
     ]);
@@ -135,7 +164,11 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
   const alg = layer.digest.startsWith('sha512') ? 'sha512' : 'sha256';
   const hash = crypto.createHash(alg);
-  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: 1 << 20, autoClose: true }), 512);
+  // Each read allocates a buffer of highWaterMark and copies what came into one that fits: from
+  // a file that is 1 MiB each time, from the socket of a layer still downloading often 64 KiB,
+  // and 1 MiB buffers for it would be most of the extractor's garbage.
+  const regular = fs.fstatSync(layer.fd).isFile();
+  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: regular ? 1 << 20 : 1 << 18, autoClose: true }), 512);
   const input = first.stream;
   const kind = detectCompression(first.bytes);
   if (kind === null) {
@@ -150,40 +183,43 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
       cb(null, chunk);
     },
   });
-  const parser = tar.extract();
   const state = new LayerState();
-  parser.on('entry', (h, stream, next) => {
-    // Once the parser is torn down by a refusal, the entry stream errors too: that is expected.
-    stream.on('error', () => undefined);
-    applyEntry(h, stream as unknown as Readable, layer.kind, state, ctx).then(() => next(), (e: unknown) => {
-      stream.resume();
-      next(e as Error);
-    });
-  });
-  let compressedIn = 0;
-  const ratio = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      compressedIn += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const reader = new TarReader((h) => beginEntry(h, layer.kind, state, ctx));
+  // The decompressed bytes are parsed and applied synchronously, chunk by chunk, as they come.
   let expanded = 0;
-  const bomb = new Transform({
-    transform(chunk: Buffer, _e, cb) {
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _e, cb) {
       expanded += chunk.length;
-      if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * compressedIn) {
+      if (expanded > 1024 * 1024 * 64 && expanded > ctx.limits.maxRatio * read) {
         return cb(new UnsafeEntryError(`layer ${layer.name} expands more than ${ctx.limits.maxRatio} times (a decompression bomb); raise limits.maxRatio in ~/.config/ward/config.json if it is genuine`));
       }
-      cb(null, chunk);
+      // Later, not now: returning first lets zlib start on the next chunk on its pool thread
+      // while this one is applied, instead of the two taking turns.
+      setImmediate(() => {
+        try {
+          reader.write(chunk);
+          cb();
+        } catch (e) {
+          cb(e as Error);
+        }
+      });
+    },
+    final(cb) {
+      try {
+        reader.end();
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
     },
   });
-  const { sink, parsed } = parserSink(parser);
   try {
-    await decompressInto(kind, [input, meter, ratio], [bomb, sink]);
-    await parsed;
-  } catch (e) {
-    parser.destroy();
-    throw e;
+    // Compressed bytes reach the decompressor in pieces of 1 MiB, not of a pipe's size while the
+    // layer streams in: fewer round trips to zlib's thread.
+    await decompressInto(kind, [input, meter, batcher()], [sink]);
+  } finally {
+    reader.abort();
   }
   state.finish();
   if (layer.size !== null && read !== layer.size) throw new UnsafeEntryError(`layer ${layer.name} has ${read} bytes, its descriptor says ${layer.size}`);
@@ -195,30 +231,35 @@ async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext)
 }
 
 async function render(job: RenderJob): Promise<RenderAnswer> {
+  // Modes are the image's, not the caller's umask's: a new file or directory gets exactly the
+  // mode asked for (so fchmod is needed only for special bits), and implicit parents are 0755.
+  process.umask(0);
   fs.mkdirSync(ROOT, { mode: 0o755 });
   // Every path from here on is relative to the tree: resolving /proc/self/fd/3 (a magic link,
   // with its access check) on each of the ~10 calls per entry cost more than the calls' own work.
   process.chdir(ROOT);
   const ctx: EntryContext = { root: '.', limits: job.limits, entries: 0, bytes: 0, manifest: null, dirModes: [], contents: new Map(), owners: true, dirs: new Set() };
   const digests: string[] = [];
-  for (const layer of job.layers) {
-    try {
-      digests.push(await applyLayer(layer, ctx));
-    } catch (e) {
-      // Every refusal names the image (and layer) it is about.
-      if (e instanceof UnsafeEntryError && !e.message.startsWith(layer.name)) throw new UnsafeEntryError(`${layer.name}: ${e.message}`);
-      throw e;
+  // Whole files are made on a thread of their own; at most 8 MiB and 64 files queued.
+  ctx.writer = addon().fileWriter(8 << 20, 64);
+  ctx.made = new Set();
+  ctx.queued = new Set();
+  try {
+    for (const layer of job.layers) {
+      try {
+        digests.push(await applyLayer(layer, ctx));
+      } catch (e) {
+        // Every refusal names the image (and layer) it is about.
+        if (e instanceof UnsafeEntryError && !e.message.startsWith(layer.name)) throw new UnsafeEntryError(`${layer.name}: ${e.message}`);
+        throw e;
+      }
     }
+    fence(ctx);
+  } finally {
+    ctx.writer?.close();
+    delete ctx.writer;
   }
-  // Directory modes last: a 0555 directory must still be fillable while extracting.
-  for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
-    try {
-      fs.chmodSync(p, mode);
-      fs.utimesSync(p, mtime, mtime);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // removed by a later whiteout
-    }
-  }
+  applyDirModes(ctx);
   if (job.layers.some((l) => l.kind === 'aci') && ctx.manifest === null) throw new UnsafeEntryError('the ACI has no manifest');
   const tree = treeDigest('.', { uid: 0, gid: 0 }, ctx.contents);
   return { ok: true, entries: ctx.entries, bytes: ctx.bytes, manifest: ctx.manifest?.toString('base64') ?? null, digests, tree };
@@ -250,7 +291,8 @@ function failure(e: unknown): { error: string } {
  * image's own ids: the inverse of rendering, for ward image export and extract.
  */
 async function exportTar(rootfsOnly: boolean): Promise<void> {
-  const pack = tar.pack();
+  const { default: tarStream } = await import('tar-stream'); // loaded only here: rendering does not need it
+  const pack = tarStream.pack();
   const out = new Promise<void>((res, rej) => {
     pack.on('error', rej);
     process.stdout.on('error', rej);

@@ -6,43 +6,73 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { hashFile } from './hash-file';
 
-export interface KnownContent {
-  size: number;
-  sha256: string;
-}
+/**
+ * What the extractor itself made at a path (a regular file or a symlink), as it left it: the
+ * digest walk then needs neither an lstat nor a read for it. Directories are always lstat'ed
+ * (their modes are applied last, and there are few of them).
+ */
+export type KnownEntry =
+  | { type: 'f'; mode: number; uid: number; gid: number; size: number; sha256: string }
+  | { type: 'l'; mode: number; uid: number; gid: number; link: string };
+
+const NUL = Buffer.from([0]);
+const SLASH = Buffer.from('/');
 
 /**
  * Digest of the tree at root. Ids are taken relative to base (0 inside the user namespace).
- * known maps relative paths ("./a/b") to content hashes computed while the files were written;
- * a file whose size differs from what is known is read again.
+ * known maps relative paths ("./a/b") to what was written there while extracting; an entry the
+ * walk finds of another type than known, or under a name that is not valid UTF-8, is lstat'ed
+ * and read again. Without known, everything is.
  */
-export function treeDigest(root: string, base = { uid: 0, gid: 0 }, known?: Map<string, KnownContent>): string {
+export function treeDigest(root: string, base = { uid: 0, gid: 0 }, known?: Map<string, KnownEntry>): string {
   const h = crypto.createHash('sha256');
   h.update('ward-tree-v1\n');
-  const NUL = Buffer.from([0]);
-  const walk = (abs: Buffer, rel: Buffer) => {
-    const st = fs.lstatSync(abs);
-    const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : null;
-    if (type === null) throw new Error(`${rel.toString()} is neither a directory, a file, a symlink nor a fifo`);
+  const line = (type: string, rel: Buffer, mode: number, uid: number, gid: number) => {
     h.update(type);
     h.update(NUL);
     h.update(rel);
     h.update(NUL);
-    h.update(`${st.mode & 0o7777}\0${st.uid - base.uid}\0${st.gid - base.gid}\0`);
-    if (type === 'f') {
-      const k = known?.get(rel.toString('utf8'));
-      const sha = k && k.size === st.size ? k.sha256 : hashFile(abs, 'sha256');
-      h.update(`${st.size}\0${sha}\0`);
-    } else if (type === 'l') {
+    h.update(`${mode}\0${uid - base.uid}\0${gid - base.gid}\0`);
+  };
+  const fromDisk = (abs: Buffer, rel: Buffer): boolean => {
+    const st = fs.lstatSync(abs);
+    const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : null;
+    if (type === null) throw new Error(`${rel.toString()} is neither a directory, a file, a symlink nor a fifo`);
+    line(type, rel, st.mode & 0o7777, st.uid, st.gid);
+    if (type === 'f') h.update(`${st.size}\0${hashFile(abs, 'sha256')}\0`);
+    else if (type === 'l') {
       h.update(fs.readlinkSync(abs, { encoding: 'buffer' }));
       h.update(NUL);
     }
     h.update('\n');
-    if (type === 'd') {
-      const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
-      for (const n of names) walk(Buffer.concat([abs, Buffer.from('/'), n]), Buffer.concat([rel, Buffer.from('/'), n]));
+    return type === 'd';
+  };
+  // relStr is rel as a string while every name on the way is valid UTF-8 (the extractor names
+  // what it makes with strings), null below a name that is not: nothing there is known.
+  const walkDir = (abs: Buffer, rel: Buffer, relStr: string | null) => {
+    const entries = fs.readdirSync(abs, { encoding: 'buffer', withFileTypes: true }) as unknown as fs.Dirent<Buffer>[];
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const d of entries) {
+      const name = relStr === null ? null : d.name.toString('utf8');
+      // Invalid UTF-8 decodes with U+FFFD; a name really holding U+FFFD is just looked at again.
+      const crelStr = name === null || name.includes('\uFFFD') ? null : `${relStr}/${name}`;
+      const k = known && crelStr !== null && (d.isFile() || d.isSymbolicLink()) ? known.get(crelStr) : undefined;
+      // One update per known entry: the same bytes as the line written field by field.
+      if (k && k.type === 'f' && d.isFile()) {
+        h.update(`f\0${crelStr}\0${k.mode}\0${k.uid - base.uid}\0${k.gid - base.gid}\0${k.size}\0${k.sha256}\0\n`);
+        continue;
+      }
+      if (k && k.type === 'l' && d.isSymbolicLink()) {
+        h.update(`l\0${crelStr}\0${k.mode}\0${k.uid - base.uid}\0${k.gid - base.gid}\0${k.link}\0\n`);
+        continue;
+      }
+      const cabs = Buffer.concat([abs, SLASH, d.name]);
+      const crel = Buffer.concat([rel, SLASH, d.name]);
+      if (fromDisk(cabs, crel)) walkDir(cabs, crel, crelStr);
     }
   };
-  walk(Buffer.from(root), Buffer.from('.'));
+  const rootAbs = Buffer.from(root);
+  const rootRel = Buffer.from('.');
+  if (fromDisk(rootAbs, rootRel)) walkDir(rootAbs, rootRel, '.');
   return 'sha256:' + h.digest('hex');
 }

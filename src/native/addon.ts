@@ -48,6 +48,19 @@ export interface FdInfo {
   opath: boolean;
 }
 
+/**
+ * Makes new regular files in order on a thread of its own (as writeNewFile, the body copied).
+ * Every path must be new; fence() before anything that could touch a queued path. The first
+ * failure is thrown by the next write() or fence(), and everything after it is dropped.
+ */
+export interface FileWriter {
+  write(path: string, data: Buffer, mode: number, uid: number, gid: number, mtime: number): void;
+  /** Waits until everything queued is on disk; throws the first failure, if any. */
+  fence(): void;
+  /** Finishes what is queued and ends the thread; later writes throw. */
+  close(): void;
+}
+
 export interface SeccompArg {
   index: number;
   /** Decimal string: u64 values do not fit a JS number. */
@@ -136,6 +149,14 @@ export interface Addon {
   pidfdSendSignal(pidfd: number, signo: number): boolean;
   /** A read-only, nosuid, nodev, noexec overlay of the lower dirs ("top:...:bottom"), detached (in no mount table); its fd. */
   detachedOverlay(lowerdir: string): number;
+  /**
+   * Creates path (relative to the cwd; O_EXCL, never through a symlink) with data, ids (uid < 0:
+   * the creator's, setuid and setgid dropped), mode and mtime (seconds), in one call. Returns 0,
+   * or EEXIST (17) without touching anything when path exists; throws an errno Error otherwise.
+   */
+  writeNewFile(path: string, data: Buffer, mode: number, uid: number, gid: number, mtime: number): number;
+  /** A writer of new regular files on a thread of its own, at most maxBytes and maxFiles queued. */
+  fileWriter(maxBytes: number, maxFiles: number): FileWriter;
   /** Copies the tree under srcDirFd into a new dir dstParentFd/dstName without following any symlink, and digests it. */
   sealTree(srcDirFd: number, dstParentFd: number, dstName: string, limits: SealLimits): Promise<SealResult>;
 }
