@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitPidfd(env, exports);
   ward::InitMountfd(env, exports);
   ward::InitExtract(env, exports);
+  ward::InitDigest(env, exports);
   return exports;
 }
 

@@ -2,13 +2,14 @@
 // file while its digest is computed and renamed into place only when digest and size match, so
 // a kill -9 at any point leaves either no blob or a whole, verified one. Two writers of the same
 // blob race harmlessly: the rename is atomic and the contents are identical.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { WardError } from './errors';
 import { hashFileInto } from './hash-file';
+
+/** node:crypto on first use: ward run of a stored image writes no blob and should not load it. */
+const crypto = () => require('node:crypto') as typeof import('node:crypto');
 
 /** Normalises appc ids (sha512-hex) and OCI digests (sha256:hex) to [alg, hex]. */
 export function splitDigest(digest: string): ['sha256' | 'sha512', string] {
@@ -60,8 +61,8 @@ export class BlobStore {
     // or the caller's key (a URL's hash) when the digest is not known in advance.
     const partialName = expect.digest ? `partial-${alg}-${splitDigest(expect.digest)[1]}` : expect.partialKey ? `partial-key-${expect.partialKey}` : null;
     const partial = partialName ? path.join(this.tmp, partialName) : null;
-    const tmp = partial ?? path.join(this.tmp, `blob-${crypto.randomBytes(8).toString('hex')}`);
-    let hash = crypto.createHash(alg);
+    const tmp = partial ?? path.join(this.tmp, `blob-${crypto().randomBytes(8).toString('hex')}`);
+    let hash = crypto().createHash(alg);
     let offset = 0;
     // A partial download of the same digest is resumed: its bytes are hashed again first.
     if (partial && typeof src === 'function' && fs.existsSync(partial)) offset = hashFileInto(hash, partial);
@@ -73,13 +74,16 @@ export class BlobStore {
         // The source could not resume: start again from the first byte.
         if (opened.from === 0 && offset > 0) {
           offset = 0;
-          hash = crypto.createHash(alg);
+          hash = crypto().createHash(alg);
         }
       } else input = opened as Readable;
     } else input = src;
     const fd = fs.openSync(tmp, offset > 0 ? 'a' : 'w', 0o600);
     let size = offset;
     try {
+      // Streams load only when a blob is written: ward run of a stored image never writes one.
+      const { Writable } = require('node:stream') as typeof import('node:stream');
+      const { pipeline } = require('node:stream/promises') as typeof import('node:stream/promises');
       await pipeline(
         input,
         new Writable({

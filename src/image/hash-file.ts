@@ -1,9 +1,9 @@
 // Hashing a file's bytes through a bounded buffer (blobs, trees and verification share it).
-import crypto from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import fs from 'node:fs';
 
 /** Feeds the file at p into hash; returns how many bytes it read. */
-export function hashFileInto(hash: crypto.Hash, p: string | Buffer): number {
+export function hashFileInto(hash: Hash, p: string | Buffer): number {
   const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   let total = 0;
   try {
@@ -21,7 +21,7 @@ export function hashFileInto(hash: crypto.Hash, p: string | Buffer): number {
 }
 
 export function hashFile(p: string | Buffer, alg: 'sha256' | 'sha512'): string {
-  const h = crypto.createHash(alg);
+  const h = (require('node:crypto') as typeof import('node:crypto')).createHash(alg);
   hashFileInto(h, p);
   return h.digest('hex');
 }

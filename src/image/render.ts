@@ -1,7 +1,7 @@
 // Rendering layers into a tree without privilege: the extractor (extract-child.ts) runs as root
 // of a user namespace the caller makes with newuidmap/newgidmap (through unshare), so per-file
 // owners land in the caller's subordinate range. Only that namespace can remove the tree again.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +50,8 @@ export function mySubRanges(): SubRanges {
 
 /** Runs extract-child.js as root of a new user namespace mapped onto the caller's subordinate range. */
 function spawnInNamespace(ids: SubRanges, args: string[], stdio: StdioOptions): ChildProcess {
+  // child_process (and net, streams) load only when an extractor is spawned: ward run of a sealed image never does.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   return spawn(
     'unshare',
     ['--user', `--map-users=${ids.uid},0,65536`, `--map-groups=${ids.gid},0,65536`, '--setuid', '0', '--setgid', '0', '--',

@@ -6,10 +6,10 @@
 //   tmp/                staging; ids/ remembered file digests
 // Every write is a temp file or dir renamed into place, so a kill -9 at any point leaves a store
 // the next command can use; leftovers in tmp/ are garbage for `ward image gc`.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { addon } from '../native/addon';
 import type { ImageManifest } from '../schema/aci';
 import { BlobStore } from './blobs';
 import { WardError } from './errors';
@@ -62,7 +62,7 @@ export function defaultStoreDir(): string {
 const ID_RE = /^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/;
 
 export function treeKey(layers: readonly { digest: string }[]): string {
-  return crypto.createHash('sha256').update('ward-render-v1\n').update(layers.map((l) => l.digest).join('\n')).digest('hex');
+  return addon().sha256Hex(`ward-render-v1\n${layers.map((l) => l.digest).join('\n')}`);
 }
 
 export class Store {
@@ -170,7 +170,7 @@ export class Store {
     try {
       const st = fs.statSync(file, { bigint: true });
       if (!st.isFile()) return null;
-      return crypto.createHash('sha256').update(`${path.resolve(file)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest('hex');
+      return addon().sha256Hex(`${path.resolve(file)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`);
     } catch {
       return null;
     }
@@ -199,8 +199,11 @@ export class Store {
   }
 }
 
+let atomicSeq = 0;
+
 export function writeAtomic(file: string, data: string | Buffer, mode = 0o600): void {
-  const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  // Unique per process and write; a stale one of a dead process of the same pid is truncated.
+  const tmp = `${file}.${process.pid}.${++atomicSeq}.tmp`;
   fs.writeFileSync(tmp, data, { mode });
   fs.renameSync(tmp, file);
 }

@@ -141,6 +141,8 @@ export interface Addon {
   /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */
   sealedMemfd(filePath: string, name: string): { fd: number; sha256: string };
   compileSeccomp(program: SeccompProgram): SeccompCompiled;
+  /** sha256 (lowercase hex) of a string's UTF-8 bytes or a buffer, at most 1 MiB: short keys without loading node:crypto. */
+  sha256Hex(data: string | Buffer): string;
   /** flock(2). Without wait, resolves false when the lock is held elsewhere. */
   flock(fd: number, mode: 'shared' | 'exclusive' | 'unlock', wait: boolean): boolean;
   /** pidfd_open(2): a pidfd (O_CLOEXEC) for pid; throws with code ESRCH when there is no such process. */
