@@ -3,8 +3,10 @@
 #  1. set-up (apt packages, npm ci with the native build, group ward, the unprivileged user ward-demo
 #     with a subordinate id range) - scripts/setup.sh, idempotent;
 #  2. a private ward-helper on a private socket and state dir, unless a system helper is listening;
-#  3. a demo ACI built from the host's busybox-static;
-#  4. `ward run` of it as ward-demo, through the helper and ward-stage1, printing what the pod saw.
+#  3. a demo ACI built from the host's busybox-static, signed with a fresh GnuPG key that ward-demo
+#     then trusts for the image's name (`ward trust --prefix`);
+#  4. `ward run` of it as ward-demo, verified, through the helper and ward-stage1, printing what
+#     the pod saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,7 +28,7 @@ if ! setpriv --reuid ward-demo --regid ward-demo --init-groups -- test -r "$pref
   mkdir -p "$prefix"
   cp -a package.json bin dist policies node_modules "$prefix/"
   mkdir -p "$prefix/addon/build/Release"
-  cp -a addon/build/Release/ward_addon.node "$prefix/addon/build/Release/"
+  cp -a addon/build/Release/ward_addon.node addon/build/Release/ward_tpm.node "$prefix/addon/build/Release/"
   cp -a addon/build/ward-stage1 "$prefix/addon/build/"
   chmod -R a+rX "$prefix"
 fi
@@ -46,12 +48,25 @@ else
 fi
 
 node "$prefix/dist/test/lib/aci-builder.js" "$work/demo.aci" >/dev/null
-echo "demo: built $work/demo.aci from busybox-static; running it as ward-demo:"
+home=$(getent passwd ward-demo | cut -d: -f6)
+as_demo() { setpriv --reuid ward-demo --regid ward-demo --init-groups -- env HOME="$home" node "$prefix/bin/ward" --user-config "$work/trust" "$@"; }
+
+# The publisher's side: a key, and a detached signature beside the image (as `rkt`/appc expect).
+export GNUPGHOME=$work/gnupg
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key 'ward demo publisher <demo@ward.invalid>' ed25519 sign 1d 2>/dev/null
+fpr=$(gpg --batch --with-colons --list-keys | awk -F: '$1 == "fpr" { print $10; exit }')
+gpg --batch --quiet --yes --armor --detach-sign -o "$work/demo.aci.asc" "$work/demo.aci"
+gpg --batch --armor --export "$fpr" > "$work/publisher.asc"
+chmod 644 "$work/demo.aci.asc" "$work/publisher.asc"
+# ward-demo's side: trust that key for the image's name only (a throwaway trust dir for the demo).
+install -d -o ward-demo -g ward-demo -m 700 "$work/trust"
+as_demo trust --prefix=example.com/busybox --skip-fingerprint-review "$work/publisher.asc"
+echo "demo: built $work/demo.aci from busybox-static, signed it with key $fpr,"
+echo "      which ward-demo trusts for example.com/busybox; running it as ward-demo, verified:"
 echo
 set +e
-store=$(getent passwd ward-demo | cut -d: -f6)/.local/share/ward
-setpriv --reuid ward-demo --regid ward-demo --init-groups -- env HOME="$(getent passwd ward-demo | cut -d: -f6)" \
-  node "$prefix/bin/ward" --dir "$store" --helper-socket "$socket" run --insecure-options=image "$work/demo.aci" -- -c '
+as_demo --dir "$home/.local/share/ward" --helper-socket "$socket" run "$work/demo.aci" -- -c '
     echo "  pid in the pod:   $$ (ward-stage1 is pid 1: $(cat /proc/1/comm))"
     echo "  hostname:         $(hostname)"
     echo "  uid map:          $(tr -s " " < /proc/self/uid_map)"
