@@ -56,7 +56,7 @@ export GNUPGHOME=$work/gnupg
 mkdir -m 700 "$GNUPGHOME"
 gpg --batch --quiet --passphrase '' --quick-gen-key 'ward demo publisher <demo@ward.invalid>' ed25519 sign 1d 2>/dev/null
 fpr=$(gpg --batch --with-colons --list-keys | awk -F: '$1 == "fpr" { print $10; exit }')
-gpg --batch --quiet --yes --armor --detach-sign -o "$work/demo.aci.asc" "$work/demo.aci"
+gpg --batch --quiet --yes --armor --detach-sign -o "$work/demo.aci.asc" "$work/demo.aci" 2>/dev/null
 gpg --batch --armor --export "$fpr" > "$work/publisher.asc"
 chmod 644 "$work/demo.aci.asc" "$work/publisher.asc"
 # ward-demo's side: trust that key for the image's name only (a throwaway trust dir for the demo).
