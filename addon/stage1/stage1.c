@@ -561,6 +561,30 @@ static __attribute__((noreturn)) void exec_app(void) {
   die("executing %s", spec.args[0]);
 }
 
+/* Forks the app (or an entered command) and execs it confined; reports "R" to the helper once the
+ * execve succeeded, and returns its pid, which signals are forwarded to. */
+static pid_t start_app(const char *what) {
+  int execpipe[2];
+  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
+  pid_t a = fork();
+  if (a < 0) die("fork of %s", what);
+  if (a == 0) {
+    close(execpipe[0]);
+    exec_err_fd = execpipe[1];
+    exec_app();
+  }
+  forward_to = a;
+  close(execpipe[1]);
+  /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
+  char e;
+  ssize_t r;
+  do r = read(execpipe[0], &e, 1);
+  while (r < 0 && errno == EINTR);
+  close(execpipe[0]);
+  if (r == 0) status_line("R");
+  return a;
+}
+
 static void forward(int sig) {
   if (forward_to > 0) kill(forward_to, sig);
 }
@@ -612,23 +636,7 @@ static __attribute__((noreturn)) void enter_pod(void) {
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the pod's user namespace");
   if (setgroups(0, NULL) < 0) die("clearing groups");
   install_forwarders();
-  int execpipe[2];
-  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
-  pid_t a = fork();
-  if (a < 0) die("fork of the command");
-  if (a == 0) {
-    close(execpipe[0]);
-    exec_err_fd = execpipe[1];
-    exec_app();
-  }
-  forward_to = a;
-  close(execpipe[1]);
-  char e;
-  ssize_t r;
-  do r = read(execpipe[0], &e, 1);
-  while (r < 0 && errno == EINTR);
-  close(execpipe[0]);
-  if (r == 0) status_line("R");
+  pid_t a = start_app("the command");
   int st2 = 0;
   for (;;) {
     pid_t p = waitpid(a, &st2, 0);
@@ -702,23 +710,5 @@ int main(void) {
   if (pr > 0) _exit(254); /* EOF: S is already gone */
   if (close(alive[0]) < 0) die("closing pipe");
   setup_root();
-  int execpipe[2];
-  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
-  pid_t a = fork();
-  if (a < 0) die("fork of the app");
-  if (a == 0) {
-    close(execpipe[0]);
-    exec_err_fd = execpipe[1];
-    exec_app();
-  }
-  forward_to = a;
-  close(execpipe[1]);
-  /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
-  char e;
-  ssize_t r;
-  do r = read(execpipe[0], &e, 1);
-  while (r < 0 && errno == EINTR);
-  close(execpipe[0]);
-  if (r == 0) status_line("R");
-  supervise(a);
+  supervise(start_app("the app"));
 }

@@ -85,11 +85,25 @@ const MAX_KEY_BYTES = 1024 * 1024;
  * over https only (http with --insecure-options=http) and are reviewed before they are trusted.
  */
 export async function discoverPubkeys(prefix: string, opts: Pick<FetchOptions, 'insecure'>): Promise<string[]> {
+  const found = await walkDiscoveryPages(prefix, opts, false, (html) => {
+    const keys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(prefix, k.prefix)).map((k) => k.template);
+    return keys.length > 0 ? keys : null;
+  });
+  if (found.result) return found.result;
+  throw new WardError('ENOTFOUND', `no ac-discovery-pubkeys meta tag for ${prefix} (tried ${found.tried.join(', ')}); give the key file or URL`);
+}
+
+/**
+ * Reads the discovery pages of name and of each parent, longest first (https, or http with
+ * --insecure-options=http), until pick finds what it looks for in one. A page that cannot be read
+ * is skipped; with failLast, the last one's failure (the bare host) is thrown.
+ */
+async function walkDiscoveryPages<T>(name: string, opts: Pick<FetchOptions, 'insecure'>, failLast: boolean, pick: (html: string) => T | null): Promise<{ result: T | null; tried: string[] }> {
   const scheme = opts.insecure.has('http') ? 'http' : 'https';
-  const http = new Http({ image: prefix, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
+  const http = new Http({ image: name, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
   const tried: string[] = [];
   try {
-    const parts = prefix.split('/');
+    const parts = name.split('/');
     for (let n = parts.length; n >= 1; n--) {
       const url = new URL(`${scheme}://${parts.slice(0, n).join('/')}?ac-discovery=1`);
       tried.push(url.href);
@@ -101,16 +115,17 @@ export async function discoverPubkeys(prefix: string, opts: Pick<FetchOptions, '
           continue;
         }
         html = (await readLimited(res, MAX_PAGE_BYTES, http.site(url), 'discovery page')).toString('utf8');
-      } catch {
+      } catch (e) {
+        if (failLast && n === 1) throw e;
         continue;
       }
-      const keys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(prefix, k.prefix)).map((k) => k.template);
-      if (keys.length > 0) return keys;
+      const result = pick(html);
+      if (result !== null) return { result, tried };
     }
   } finally {
     http.close();
   }
-  throw new WardError('ENOTFOUND', `no ac-discovery-pubkeys meta tag for ${prefix} (tried ${tried.join(', ')}); give the key file or URL`);
+  return { result: null, tried };
 }
 
 /** A public key's bytes from an https (or, with --insecure-options=http, http) URL. */
@@ -131,40 +146,19 @@ export async function fetchKeyBytes(href: string, opts: Pick<FetchOptions, 'inse
 }
 
 export async function discover(ref: AppcRef, opts: FetchOptions): Promise<Discovered> {
-  const scheme = opts.insecure.has('http') ? 'http' : 'https';
-  const http = new Http({ image: ref.name, insecureTls: opts.insecure.has('tls'), limits: DEFAULT_REGISTRY_LIMITS, timeouts: DEFAULT_REGISTRY_TIMEOUTS, userAgent: 'ward' });
-  const tried: string[] = [];
-  try {
-    const parts = ref.name.split('/');
-    for (let n = parts.length; n >= 1; n--) {
-      const prefix = parts.slice(0, n).join('/');
-      const url = new URL(`${scheme}://${prefix}?ac-discovery=1`);
-      tried.push(url.href);
-      let html: string;
-      try {
-        const res = await http.send(url, {});
-        if (res.statusCode !== 200) {
-          discard(res);
-          continue;
-        }
-        html = (await readLimited(res, MAX_PAGE_BYTES, http.site(url), 'discovery page')).toString('utf8');
-      } catch (e) {
-        if (n === 1) throw e;
-        continue;
-      }
-      // The longest prefix that covers the name wins, as in appc's reference implementation.
-      const matching = metaTags(html, 'ac-discovery').filter((t) => under(ref.name, t.prefix)).sort((a, b) => b.prefix.length - a.prefix.length);
-      for (const t of matching) {
-        const aci = fillTemplate(t.template, ref, 'aci');
-        const signature = fillTemplate(t.template, ref, 'aci.asc');
-        if (aci && signature) {
-          const pubkeys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(ref.name, k.prefix)).map((k) => k.template);
-          return { aci, signature, pubkeys };
-        }
+  const found = await walkDiscoveryPages(ref.name, opts, true, (html): Discovered | null => {
+    // The longest prefix that covers the name wins, as in appc's reference implementation.
+    const matching = metaTags(html, 'ac-discovery').filter((t) => under(ref.name, t.prefix)).sort((a, b) => b.prefix.length - a.prefix.length);
+    for (const t of matching) {
+      const aci = fillTemplate(t.template, ref, 'aci');
+      const signature = fillTemplate(t.template, ref, 'aci.asc');
+      if (aci && signature) {
+        const pubkeys = metaTags(html, 'ac-discovery-pubkeys').filter((k) => under(ref.name, k.prefix)).map((k) => k.template);
+        return { aci, signature, pubkeys };
       }
     }
-  } finally {
-    http.close();
-  }
-  throw new WardError('ENOTFOUND', `no ac-discovery meta tag for ${ref.name} (tried ${tried.join(', ')}); check the name, or fetch the ACI by URL`);
+    return null;
+  });
+  if (found.result) return found.result;
+  throw new WardError('ENOTFOUND', `no ac-discovery meta tag for ${ref.name} (tried ${found.tried.join(', ')}); check the name, or fetch the ACI by URL`);
 }

@@ -7,6 +7,7 @@
 // archive/tar (which writes most layers), hard links, symlinks, devices, directories and fifos
 // carry no body whatever their size field says. PAX global headers are passed on as entries of
 // their own and never change later entries: each entry is judged by its own header.
+import { headerSums } from './tar-checksum';
 import { UnsafeEntryError } from './tar-paths';
 
 export interface TarHeader {
@@ -155,13 +156,7 @@ export class TarReader {
   }
 
   private header(h: Buffer): void {
-    let unsigned = 0;
-    let signed = 0;
-    for (let i = 0; i < BLOCK; i++) {
-      const b = i >= 148 && i < 156 ? 0x20 : h[i]!;
-      unsigned += b;
-      signed += b > 127 ? b - 256 : b;
-    }
+    const { unsigned, signed } = headerSums(h);
     if (unsigned === 8 * 0x20) return; // a zero block (the end-of-archive marker)
     const stored = this.number(h, 148, 8);
     if (stored !== unsigned && stored !== signed) throw this.bad('has a bad checksum');

@@ -6,6 +6,7 @@
 // Go's archive/tar, GNU tar and tar-stream write) are read; PAX global headers may not rename.
 import fs from 'node:fs';
 import { ImageSourceError } from '../source';
+import { headerSums } from '../tar-checksum';
 
 export type MemberType = 'file' | 'directory' | 'symlink' | 'link' | 'other';
 
@@ -63,13 +64,7 @@ const cstr = (buf: Buffer, off: number, len: number) => {
 
 function checksumOk(h: Buffer, what: string): boolean {
   const stored = octal(h, 148, 8, what);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : h[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
+  const { unsigned, signed } = headerSums(h);
   return stored === unsigned || stored === signed;
 }
 
