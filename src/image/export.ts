@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
-import { applyEntry, LayerState, type EntryContext } from './apply-entry';
+import { applyDirModes, applyEntry, LayerState, type EntryContext } from './apply-entry';
 import { WardError } from './errors';
 import { DEFAULT_LIMITS } from './limits';
 import { mySubRanges } from './render';
@@ -73,9 +73,6 @@ export async function extractImage(store: Store, rec: ImageRecord, dir: string, 
   const { sink, parsed } = parserSink(parser);
   await treeTar(store, rec, rootfsOnly, sink);
   await parsed;
-  for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
-    fs.chmodSync(p, mode);
-    fs.utimesSync(p, mtime, mtime);
-  }
+  applyDirModes(ctx);
   if (!rootfsOnly) fs.writeFileSync(path.join(dir, 'manifest'), JSON.stringify(rec.manifest, null, 2), { mode: 0o644 });
 }
