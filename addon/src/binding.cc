@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitMountfd(env, exports);
   ward::InitExtract(env, exports);
   ward::InitDigest(env, exports);
+  ward::InitSpawn(env, exports);
   return exports;
 }
 

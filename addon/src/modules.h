@@ -9,6 +9,7 @@ void InitSeal(Napi::Env env, Napi::Object exports);     // seal.cc: copy a hosti
 void InitFileops(Napi::Env env, Napi::Object exports);  // fileops.cc: flock
 void InitPidfd(Napi::Env env, Napi::Object exports);    // pidfd.cc: pidfd_open, pidfd_send_signal
 void InitMountfd(Napi::Env env, Napi::Object exports);  // mountfd.cc: detached read-only overlay mounts (ward export)
+void InitSpawn(Napi::Env env, Napi::Object exports);    // spawn.cc: ward-stage1 from its memfd by posix_spawn; reaping by pidfd
 void InitDigest(Napi::Env env, Napi::Object exports);   // digest.cc: sha256 of a short string or buffer
 void InitExtract(Napi::Env env, Napi::Object exports);  // extract.cc: the extractor's one-call regular file write
 }  // namespace ward

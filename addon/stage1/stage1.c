@@ -540,6 +540,12 @@ static __attribute__((noreturn)) void exec_app(void) {
   if (sigemptyset(&none) < 0 || sigprocmask(SIG_SETMASK, &none, NULL) < 0) die("clearing the signal mask");
   for (int s = 1; s < NSIG; s++)
     if (s != SIGKILL && s != SIGSTOP && signal(s, SIG_DFL) == SIG_ERR && errno != EINVAL) die("resetting signal %d", s);
+  /* glibc's signal() refuses the two signals it keeps for itself (32 and 33), and the helper's
+   * posix_spawn leaves them ignored: reset them with the system call itself, so the app starts
+   * with every disposition at its default, as an exec from a plain fork would give it. */
+  struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } dfl = {SIG_DFL, 0, NULL, 0};
+  for (int s = 32; s <= 33; s++)
+    if (syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(unsigned long)) < 0) die("resetting signal %d", s);
   if (setsid() < 0) die("setsid");
   if (chdir(spec.cwd) < 0) die("entering working directory %s", spec.cwd);
   char cwd[4096];

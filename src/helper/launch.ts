@@ -1,10 +1,10 @@
 // Spawns ward-stage1 for one pod from the sealed memfd copy and drives its start-up protocol
 // (addon/stage1/stage1.c): spec in; "U" -> write the id maps from outside -> "M"; "P pid";
 // "R" once the app is forked; "E msg" on failure; "X code signal" when the app exits.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { Socket } from 'node:net';
 import os from 'node:os';
-import type { Socket } from 'node:net';
+import { addon } from '../native/addon';
 import type { SubIdRange } from './peer';
 import { processRef } from './pod-store';
 import type { ProcessRef } from '../schema/pod';
@@ -112,13 +112,11 @@ export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, n
 }
 
 function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null): PodHandle {
-  const child: ChildProcess = spawn(`/proc/self/fd/${stage1Fd}`, [], {
-    argv0: 'ward-stage1',
-    stdio: [stdio[0], stdio[1], stdio[2], 'pipe', ...extraFds],
-    env: {},
-  });
-  const sync = child.stdio[3] as Socket;
-  const stage1 = processRef(child.pid ?? 0);
+  // posix_spawn, not child_process: node would fork the whole helper (addon/src/spawn.cc).
+  const spawned = addon().spawnMemfd(stage1Fd, 'ward-stage1', [stdio[0], stdio[1], stdio[2], -1, ...extraFds.map((f) => (f === 'ignore' ? -1 : f))]);
+  const child = new Stage1Process(spawned.pid, spawned.pidfd);
+  const sync = new Socket({ fd: spawned.sync, readable: true, writable: true });
+  const stage1 = processRef(child.pid);
   let podInit = 0;
   let init: ProcessRef | null = null;
   let error: string | null = null;
@@ -168,13 +166,27 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
   }
 
   const exited = new Promise<{ code: number; signal: string | null }>((resolve) => {
-    child.on('close', (code, signal) => {
+    // As child_process's 'close': once stage1 is reaped and its sync socket read to the end, so
+    // the "X" line is in.
+    let reaped: { code: number | null; signal: string | null } | null = null;
+    let syncClosed = false;
+    const done = () => {
+      if (!reaped || !syncClosed) return;
+      const { code, signal } = reaped;
       if (error !== null || (!appExit && code === 254)) {
         rejectStarted(new LaunchError(error ?? 'ward-stage1 failed without a message'));
       } else if (!appExit) {
         rejectStarted(new LaunchError(`ward-stage1 ended before the app started (${signal ?? `exit ${code}`})`));
       }
       resolve(appExit ?? { code: code ?? 254, signal: null });
+    };
+    sync.on('close', () => {
+      syncClosed = true;
+      done();
+    });
+    void child.exit.then((r) => {
+      reaped = r;
+      done();
     });
   });
 
@@ -203,4 +215,34 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** ward-stage1 as spawned by the addon: its exit seen through its pidfd on the event loop, signals sent through it. */
+class Stage1Process {
+  exitCode: number | null = null;
+  readonly exit: Promise<{ code: number | null; signal: string | null }>;
+
+  constructor(
+    readonly pid: number,
+    private readonly pidfd: number,
+  ) {
+    this.exit = new Promise((resolve) => {
+      const watcher = addon().watchFd(pidfd, (readable) => {
+        if (!readable) return;
+        const r = addon().waitPidfd(pidfd);
+        if (!r) return;
+        watcher.close();
+        addon().close(pidfd);
+        this.exitCode = r.code ?? 128 + (r.signal ?? 0);
+        const name = r.signal === null ? null : (Object.entries(os.constants.signals).find(([, n]) => n === r.signal)?.[0] ?? `SIG${r.signal}`);
+        resolve({ code: r.code, signal: name });
+      });
+      watcher.setInterest(true, false);
+    });
+  }
+
+  kill(sig: NodeJS.Signals): void {
+    if (this.exitCode !== null) return;
+    addon().pidfdSendSignal(this.pidfd, os.constants.signals[sig]);
+  }
 }

@@ -141,6 +141,14 @@ export interface Addon {
   /** Copies a file into a memfd sealed against every change; returns the fd and its sha256 hex. */
   sealedMemfd(filePath: string, name: string): { fd: number; sha256: string };
   compileSeccomp(program: SeccompProgram): SeccompCompiled;
+  /**
+   * posix_spawn of the sealed memfd (as /proc/self/fd/execFd) with argv [argv0], an empty
+   * environment, default signals; child fd i is fds[i] (-1: none) but fd 3, a new socketpair whose
+   * other end is sync. Throws (code ESPAWN) when it cannot.
+   */
+  spawnMemfd(execFd: number, argv0: string, fds: number[]): { pid: number; pidfd: number; sync: number };
+  /** Reaps the exited process behind pidfd: its exit code or terminating signal number; null while it runs. */
+  waitPidfd(pidfd: number): { code: number; signal: null } | { code: null; signal: number } | null;
   /** sha256 (lowercase hex) of a string's UTF-8 bytes or a buffer, at most 1 MiB: short keys without loading node:crypto. */
   sha256Hex(data: string | Buffer): string;
   /** flock(2). Without wait, resolves false when the lock is held elsewhere. */

@@ -107,6 +107,14 @@ describe('ward run through a real helper, as an unprivileged user', () => {
     assert.equal(f.NoNewPrivs, '1');
   });
 
+  test('the app starts with no signal ignored or blocked (the helper ignores SIGPIPE; glibc keeps 32 and 33)', async () => {
+    const r = await sh('grep -E "^Sig(Ign|Blk):" /proc/self/status');
+    const [blk, ign] = r.stdout.trim().split('\n').map((l) => BigInt(`0x${l.split('\t')[1]}`));
+    assert.equal(blk, 0n, r.stdout);
+    // busybox sh ignores SIGQUIT (bit 2) itself and passes that on to grep; nothing else may be ignored.
+    assert.equal(ign! & ~0x4n, 0n, r.stdout);
+  });
+
   test('only fds 0, 1 and 2 are open in the app', async () => {
     const r = await run(['-c', 'exec /bin/probe fds']);
     assert.equal(r.stdout.trim(), 'fds 0 1 2');
