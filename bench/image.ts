@@ -42,6 +42,7 @@ import { OciLayout, sha256 } from '../test/lib/registry-images';
 import { inspectRaw, push, startRegistry, type Registry } from '../test/lib/registry';
 import { cosignKey, cosignPayload, cosignSign, pushCosignSignatures } from '../test/lib/cosign';
 import { GpgHome } from '../test/lib/gpg-oci';
+import { quantile, stats } from './stats';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const WARD = path.join(REPO, 'bin', 'ward');
@@ -830,19 +831,6 @@ function countTree(root: string): { files: number; bytes: number } {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics and the report.
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-function stats(xs: number[]): { median: number; p10: number; p90: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9) };
-}
 
 const md = (s: string) => s.replace(/\|/g, '\\|');
 const sec = (ms: number) => (ms / 1000).toFixed(2);

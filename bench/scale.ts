@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildBusyboxAci } from '../test/lib/aci-builder';
 import { REPO, TestEnv, USERS, WARD } from '../test/lib/env';
+import { median } from './stats';
 
 const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -66,10 +67,6 @@ function processesNamed(name: string): { rss: number; pss: number }[] {
   return out;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-};
 const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 async function settle(): Promise<void> {

@@ -19,12 +19,8 @@ import { buildBusyboxAci } from '../test/lib/aci-builder';
 import { REPO, TestEnv } from '../test/lib/env';
 import { connectAs } from '../test/lib/raw-client';
 import { Swtpm } from '../test/lib/swtpm';
+import { median } from './stats';
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const fmt = (ms: number) => ms.toFixed(2);
 
 function policyFile(env: TestEnv, tpm: object): string {

@@ -12,11 +12,11 @@ import fs from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import type tar from 'tar-stream';
 import { applyDirModes, beginEntry, fence, LayerState, UnsafeEntryError, type EntryContext } from './apply-entry';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
 import { addon } from '../native/addon';
 import { TarReader } from './tar-reader';
+import { packTree } from './tree-tar';
 import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
@@ -286,52 +286,9 @@ function failure(e: unknown): { error: string } {
   return { error: e instanceof UnsafeEntryError ? e.message : `extraction failed: ${(e as Error).message}` };
 }
 
-/**
- * Writes the tree (and the manifest beside it, unless rootfs-only) to stdout as a tar with the
- * image's own ids: the inverse of rendering, for ward image export and extract.
- */
-async function exportTar(rootfsOnly: boolean): Promise<void> {
-  const { default: tarStream } = await import('tar-stream'); // loaded only here: rendering does not need it
-  const pack = tarStream.pack();
-  const out = new Promise<void>((res, rej) => {
-    pack.on('error', rej);
-    process.stdout.on('error', rej);
-    process.stdout.on('finish', res);
-  });
-  (pack as unknown as Readable).pipe(process.stdout);
-  const entry = (h: Partial<tar.Header> & { name: string }, body?: string) =>
-    new Promise<void>((res, rej) => {
-      const cb = (e?: Error | null) => (e ? rej(e) : res());
-      if (body === undefined) {
-        pack.entry(h as tar.Header, cb);
-        return;
-      }
-      const w = pack.entry(h as tar.Header, cb);
-      fs.createReadStream(body).pipe(w as unknown as NodeJS.WritableStream);
-    });
-  const prefix = rootfsOnly ? '' : 'rootfs/';
-  if (!rootfsOnly && fs.existsSync(`${TOP}/manifest`)) {
-    const st = fs.lstatSync(`${TOP}/manifest`);
-    await entry({ name: 'manifest', type: 'file', size: st.size, mode: 0o644, mtime: st.mtime }, `${TOP}/manifest`);
-  }
-  const walk = async (abs: string, rel: string) => {
-    const st = fs.lstatSync(abs);
-    const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-    if (st.isDirectory()) {
-      if (rel !== '' || !rootfsOnly) await entry({ ...base, name: `${prefix}${rel}`.replace(/\/?$/, '/'), type: 'directory' });
-      for (const n of fs.readdirSync(abs).sort()) await walk(`${abs}/${n}`, rel === '' ? n : `${rel}/${n}`);
-    } else if (st.isFile()) await entry({ ...base, name: `${prefix}${rel}`, type: 'file', size: st.size }, abs);
-    else if (st.isSymbolicLink()) await entry({ ...base, name: `${prefix}${rel}`, type: 'symlink', linkname: fs.readlinkSync(abs) });
-    else if (st.isFIFO()) await entry({ ...base, name: `${prefix}${rel}`, type: 'fifo' });
-  };
-  await walk(ROOT, '');
-  pack.finalize();
-  await out;
-}
-
 async function main(): Promise<void> {
   if (process.argv[2] === '--export') {
-    await exportTar(process.argv[3] === 'rootfs-only').catch((e: unknown) => {
+    await packTree(ROOT, process.argv[3] === 'rootfs-only', fs.existsSync(`${TOP}/manifest`) ? { file: `${TOP}/manifest` } : null).catch((e: unknown) => {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       process.exitCode = 1;
     });
