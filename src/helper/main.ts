@@ -152,6 +152,7 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal(`cannot listen on ${socketPath}: ${(e as Error).message}`);
   }
+  for (const uuid of await helper.stopOrphans()) process.stderr.write(`ward-helper: stopped foreground pod ${uuid}, whose caller's connection ended with the previous helper\n`);
   process.stderr.write(`ward-helper: listening on ${activated === null ? socketPath : 'the socket systemd passed'} (state ${state.root}, policy ${policyFile}, stage1 sha256:${stage1.sha256})\n`);
   const stop = () => {
     // Running pods can hold the server open: anchor the audit head after a second at most.

@@ -2,6 +2,7 @@
 // parses every frame strictly, dispatches the closed set of verbs, audits every request.
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import { addon } from '../native/addon';
 import { Request, VERBS, type ErrorCode } from '../schema/protocol';
 import type { HelperPolicy } from '../schema/policy';
@@ -17,6 +18,8 @@ import { prepare, run, runPrepared, type RunContext } from './verbs/run';
 import { catManifest, exportMount, gc, list, rm, status, stop } from './verbs/pods';
 import { enter } from './verbs/enter';
 import type { PodHandle } from './launch';
+import { signalProcess } from './pod-store';
+import { measurePodAction } from './tpm/pod-event';
 import { seal } from './verbs/seal';
 import { tpmLog, tpmQuote } from './verbs/tpm-quote';
 import type { Measurer } from './tpm/measurer';
@@ -60,6 +63,32 @@ export class Helper {
       const rec = store.readRecord(p.dir);
       if (rec) this.adopted.set(p.uuid, { uid: rec.owner.uid, dir: p.dir });
     }
+  }
+
+  /**
+   * Pods an earlier helper ran in the foreground end with their caller's connection, which died
+   * with that helper: nobody can follow them any more, so they are stopped now (SIGKILL, as
+   * `ward stop --force`), measured and audited as the helper's own act. Detached pods run on.
+   */
+  async stopOrphans(): Promise<string[]> {
+    const store = this.opts.state.podStore;
+    const stopped: string[] = [];
+    const self: Peer = Object.freeze({ uid: 0, gid: 0, pid: process.pid, pidfd: -1, user: 'ward-helper', groups: [] });
+    for (const [uuid, p] of this.adopted) {
+      const rec = store.readRecord(p.dir);
+      if (!rec || rec.detached || !store.isLocked(p.dir)) continue;
+      try {
+        await measurePodAction(this, uuid, 'kill', rec.owner.uid);
+      } catch (e) {
+        // Not measured: still stopped (a pod nobody follows must not run on), and said so.
+        process.stderr.write(`ward-helper: pod ${uuid}: ${(e as Error).message}\n`);
+      }
+      const targets = [rec.init, rec.stage1].filter((t) => t !== null);
+      const hit = targets.some((t) => signalProcess(t, os.constants.signals.SIGKILL));
+      this.audit.append(self, 'stop', argsDigest(Buffer.from(JSON.stringify({ verb: 'stop', uuid, force: true }))), 'allow', `${hit ? 'stopped' : 'found gone'} foreground pod ${uuid} of uid ${rec.owner.uid}: its caller's connection ended with the previous helper`);
+      stopped.push(uuid);
+    }
+    return stopped;
   }
 
   /** Keeps count of a launched pod until it exits (limits.podsPerUser). */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildBusyboxAci } from '../lib/aci-builder';
-import { REPO, TestEnv } from '../lib/env';
+import { REPO, TestEnv, USERS } from '../lib/env';
 import { hostLeftovers, mcsHeld, waitFor } from '../lib/pods';
 
 describe('pods after kill -9', () => {
@@ -83,6 +83,33 @@ describe('pods after kill -9', () => {
     await env.killHelper();
     await start();
     assert.equal((await statusOf(uuid)).state, 'running');
+    await gcLeavesNothing();
+  });
+
+  test('kill -9 of the helper under a foreground pod: the restarted helper stops the pod, whose caller is gone', async () => {
+    const uuidFile = path.join(env.dir, 'users', USERS.a, 'fg.uuid');
+    let ready!: () => void;
+    const running = new Promise<void>((r) => (ready = r));
+    const run = ward(['run', '--insecure-options=image', '--uuid-file-save', uuidFile, aci, '--', '-c', 'echo ready; sleep 60'], {
+      onSpawn: (c) => c.stdout!.once('data', () => ready()),
+    });
+    await running;
+    // The app's output comes straight from the pod; the frontend writes the file on 'started'.
+    await waitFor(() => fs.existsSync(uuidFile) && fs.readFileSync(uuidFile, 'utf8').endsWith('\n'));
+    const uuid = fs.readFileSync(uuidFile, 'utf8').trim();
+    await env.killHelper();
+    // Nobody follows the pod now; it still runs until a helper comes back (and holds the
+    // frontend's stdout: the run ends when the pod does).
+    const stage1 = (JSON.parse(fs.readFileSync(path.join(env.podDir(uuid)!, 'pod.json'), 'utf8')) as { stage1: { pid: number } }).stage1.pid;
+    assert.equal(fs.readFileSync(`/proc/${stage1}/comm`, 'utf8').trim(), 'ward-stage1');
+    await start();
+    const r = await run;
+    assert.notEqual(r.code, 0, 'the helper died under the run');
+    const s = await statusOf(uuid, true);
+    assert.equal(s.state, 'exited');
+    assert.equal(s.apps[0]!.exitCode, 137, 'killed by the helper (SIGKILL)');
+    const audit = fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8');
+    assert.match(audit, new RegExp(`stopped foreground pod ${uuid}`));
     await gcLeavesNothing();
   });
 
