@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { ImageManifest } from '../schema/aci';
 import { splitDigest } from './blobs';
 import type { LayerRef, ResolvedImage } from './source';
@@ -60,7 +60,14 @@ async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRec
   const layers = layersOf(store, rec).map((l, i) => ({ ...l, stream: feeds[i]!, ...(stored[i] ? {} : { checked: checks[i]!.p }) }));
   let current: Readable | null = null;
   // The first failure is the cause: the other side's failure follows from being stopped.
-  let cause: { e: unknown } | null = null;
+  let cause = null as { e: unknown } | null;
+  const stop = (e: unknown) => {
+    cause ??= { e };
+    current?.destroy();
+    // The extractor stops reading at once (its answer no longer matters) and its tree is removed.
+    feeds.forEach((f) => f.destroy(e as Error));
+    checks.forEach((c) => c.reject(e));
+  };
   const rendering = renderInto(store, layers).catch((e: unknown) => {
     // The extractor refused: stop the download too, its answer is the one to report.
     cause ??= { e };
@@ -69,6 +76,9 @@ async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRec
     throw e;
   });
   rendering.catch(() => undefined);
+  // A layer's blob is made durable and checked (fsync, digest, rename) while the next layer
+  // downloads: the connection and the extractor do not wait for the disk.
+  const writes: Promise<void>[] = [];
   try {
     for (const [i, layer] of src.layers.entries()) {
       if (cause) break;
@@ -79,18 +89,23 @@ async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRec
       const bar = opts.progress?.layer(i, src.layers.length, layer.digest, layer.size);
       const s = await openTracked(src, layer, 0, bar);
       current = s;
+      const received = finished(s, { writable: false });
       s.pipe(feeds[i]!);
-      await store.blobs.write(s, { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` });
-      checks[i]!.resolve();
+      writes.push(
+        store.blobs.write(s, { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` }).then(
+          () => checks[i]!.resolve(),
+          (e: unknown) => stop(e),
+        ),
+      );
+      // A stream that fails fails its blob write too, which says why.
+      await received.catch(() => undefined);
       current = null;
       bar?.done();
     }
   } catch (e) {
-    cause ??= { e };
-    // The extractor stops reading at once (its answer no longer matters) and its tree is removed.
-    feeds.forEach((f) => f.destroy(e as Error));
-    checks.forEach((c) => c.reject(e));
+    stop(e);
   }
+  await Promise.all(writes);
   try {
     await rendering;
   } catch (e) {
