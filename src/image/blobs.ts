@@ -100,7 +100,9 @@ export class BlobStore {
           },
         }),
       );
-      fs.fsyncSync(fd);
+      // On the thread pool: a fetch keeps feeding the extractor (and starts the next layer)
+      // while the blob goes to disk.
+      await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
     } catch (e) {
       fs.closeSync(fd);
       // A partial download that failed on the network is kept for resuming; a bad one is not.

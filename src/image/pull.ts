@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { ImageManifest } from '../schema/aci';
 import { splitDigest } from './blobs';
 import type { LayerRef, ResolvedImage } from './source';
@@ -46,44 +46,72 @@ async function downloadAll(store: Store, src: ResolvedImage, opts: PullOptions):
 
 /** Downloads and extracts in one pass: each layer is tee'd into the blob store and the extractor. */
 async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRecord, opts: PullOptions): Promise<void> {
-  const feeds = src.layers.map(() => new PassThrough({ highWaterMark: 1 << 20 }));
-  const layers = layersOf(store, rec).map((l, i) => ({ ...l, stream: feeds[i]! }));
+  const feeds = src.layers.map(() => new PassThrough({ highWaterMark: 1 << 20 }).on('error', () => undefined));
+  // A layer that downloads now is hashed once, by the blob store, which checks its digest; the
+  // extractor's tree is kept only once every such check has passed. A layer already in the
+  // store is read from its blob and hashed by the extractor, as when rendering from the store.
+  const stored = src.layers.map((l) => store.blobs.has(l.digest, l.size));
+  const checks = src.layers.map(() => {
+    let settle!: { resolve: () => void; reject: (e: unknown) => void };
+    const p = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    p.catch(() => undefined);
+    return { p, ...settle };
+  });
+  const layers = layersOf(store, rec).map((l, i) => ({ ...l, stream: feeds[i]!, ...(stored[i] ? {} : { checked: checks[i]!.p }) }));
   let current: Readable | null = null;
-  let stopped: unknown = null;
+  // The first failure is the cause: the other side's failure follows from being stopped.
+  let cause = null as { e: unknown } | null;
+  const stop = (e: unknown) => {
+    cause ??= { e };
+    current?.destroy();
+    // The extractor stops reading at once (its answer no longer matters) and its tree is removed.
+    feeds.forEach((f) => f.destroy(e as Error));
+    checks.forEach((c) => c.reject(e));
+  };
   const rendering = renderInto(store, layers).catch((e: unknown) => {
     // The extractor refused: stop the download too, its answer is the one to report.
-    stopped = e;
+    cause ??= { e };
     current?.destroy();
     feeds.forEach((f) => f.destroy());
     throw e;
   });
   rendering.catch(() => undefined);
-  let feedError: unknown = null;
+  // A layer's blob is made durable and checked (fsync, digest, rename) while the next layer
+  // downloads: the connection and the extractor do not wait for the disk.
+  const writes: Promise<void>[] = [];
   try {
     for (const [i, layer] of src.layers.entries()) {
-      if (stopped) break;
-      if (store.blobs.has(layer.digest, layer.size)) {
+      if (cause) break;
+      if (stored[i]) {
         await pipeline(fs.createReadStream(store.blobs.path(layer.digest)), feeds[i]!);
         continue;
       }
       const bar = opts.progress?.layer(i, src.layers.length, layer.digest, layer.size);
       const s = await openTracked(src, layer, 0, bar);
       current = s;
+      const received = finished(s, { writable: false });
       s.pipe(feeds[i]!);
-      await store.blobs.write(s, { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` });
+      writes.push(
+        store.blobs.write(s, { digest: layer.digest, size: layer.size, what: `layer ${i + 1} (${layer.digest}) of ${src.name}` }).then(
+          () => checks[i]!.resolve(),
+          (e: unknown) => stop(e),
+        ),
+      );
+      // A stream that fails fails its blob write too, which says why.
+      await received.catch(() => undefined);
       current = null;
       bar?.done();
     }
   } catch (e) {
-    feedError = e;
-    feeds.forEach((f) => f.destroy());
+    stop(e);
   }
+  await Promise.all(writes);
   try {
     await rendering;
   } catch (e) {
-    throw stopped ?? feedError ?? e;
+    throw cause ? cause.e : e;
   }
-  if (feedError) throw feedError;
+  if (cause) throw cause.e;
 }
 
 export async function pullResolved(store: Store, src: ResolvedImage, opts: PullOptions): Promise<ImageRecord> {

@@ -15,6 +15,12 @@ export interface RenderLayer {
   /** Where the layer's bytes are: a file (a blob), or a stream fed while it downloads. */
   file: string;
   stream?: Readable;
+  /**
+   * For a stream whose digest the caller checks itself (it hashes the same bytes into the blob
+   * store): settles when that check is done. The extractor then does not hash the layer, and its
+   * answer is not taken (the tree is removed) unless this resolves.
+   */
+  checked?: Promise<void>;
   kind: 'aci' | 'oci';
   /** sha512-… for ACIs, sha256:… for OCI layers; checked while extracting. */
   digest: string;
@@ -93,7 +99,7 @@ export async function renderLayers(stagingDir: string, layers: RenderLayer[], li
   }
   const dirFd = openStaging(stagingDir);
   const job: RenderJob = {
-    layers: layers.map((l, i) => ({ fd: 5 + i, kind: l.kind, digest: l.digest, size: l.size, name: l.name })),
+    layers: layers.map((l, i) => ({ fd: 5 + i, kind: l.kind, digest: l.digest, size: l.size, name: l.name, ...(l.stream && l.checked ? { checked: true } : {}) })),
     limits: { ...extractLimits(), ...limits },
   };
   const child = spawnInNamespace(ids, ['render', JSON.stringify(job)], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', ...fds]);
@@ -137,6 +143,13 @@ export async function renderLayers(stagingDir: string, layers: RenderLayer[], li
   if ('error' in res) {
     await end('remove');
     throw new WardError('EIMAGE', res.error);
+  }
+  // A layer the extractor did not hash is used only once the caller has found its digest right.
+  try {
+    await Promise.all(layers.map((l) => (l.stream ? l.checked : undefined)));
+  } catch (e) {
+    await end('remove');
+    throw e;
   }
   return { answer: res, keep: () => end('keep'), discard: () => end('remove') };
 }
