@@ -75,5 +75,7 @@ export function appFromManifest(manifest: ImageManifest, args: string[], appName
     ...(flags?.name !== undefined ? { name: flags.name } : {}),
     ...(flags?.caps ? { caps: flags.caps } : {}),
     ...(flags?.seccomp ? { seccomp: flags.seccomp } : {}),
+    // The helper makes the root read-only where it knows the field, and refuses the request where it does not.
+    ...(flags?.readonlyRootfs ? ({ readonlyRootfs: true } as object) : {}),
   };
 }
