@@ -74,8 +74,9 @@ export function appSeccomp(
   } catch (e) {
     throw new HelperError('EDENIED', `${(e as Error).message}; check the syscall names given to --seccomp`);
   }
-  // libseccomp skips names it does not know: a denial that silently did nothing would be worse than none.
-  const unknown = req.syscalls.filter((n) => compiled.unknown.includes(n));
+  // libseccomp skips names it does not know: a denial that silently did nothing (a misspelt name)
+  // is refused. In retain mode an unknown name can only fail to be allowed, which is harmless.
+  const unknown = req.mode === 'remove' ? req.syscalls.filter((n) => compiled.unknown.includes(n)) : [];
   if (unknown.length > 0) throw new HelperError('EDENIED', `--seccomp names syscalls libseccomp does not know: ${unknown.join(', ')}; check their spelling`);
   return { digest: compiled.digest, bpfPath: path.join(stateDir, 'seccomp', `${compiled.digest.slice('sha256:'.length)}.bpf`) };
 }

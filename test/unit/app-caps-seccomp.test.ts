@@ -86,6 +86,8 @@ describe('app seccomp', () => {
     const b = appSeccomp(state, baseRef, { mode: 'remove', errno: 'EPERM', syscalls: ['getpid'] }, none);
     assert.deepEqual(a, b);
     assert.throws(() => appSeccomp(state, baseRef, { mode: 'remove', syscalls: ['no_such_call'] }, none), denied(/does not know: no_such_call/));
+    // Retaining a name libseccomp does not know cannot allow anything: not refused.
+    assert.doesNotThrow(() => appSeccomp(state, baseRef, { mode: 'retain', syscalls: ['read', 'no_such_call'] }, { seccompAllow: new Set(['no_such_call']) }));
   });
   test('the shipped groups: the whitelist is what the default allows, the blacklist what it does not', () => {
     const groups = SeccompGroupsFile.parse(JSON.parse(fs.readFileSync(path.join(root, 'policies', 'seccomp', 'groups.json'), 'utf8')));
