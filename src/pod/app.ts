@@ -14,6 +14,12 @@ export interface AppOverrides {
   rootfs?: string;
 }
 
+function supplementary(gids: number[], image: string): number[] {
+  const bad = gids.find((g) => g > 65535);
+  if (bad !== undefined || gids.length > 64) throw new WardError('EIMAGE', `image ${image}: supplementaryGIDs must be at most 64 ids from 0 to 65535${bad !== undefined ? ` (not ${bad})` : ''}`);
+  return [...new Set(gids)];
+}
+
 function numericOnly(value: string, what: 'user' | 'group', image: string): never {
   throw new WardError('EIMAGE', `image ${image} names its app's ${what} '${value}', and its tree is not at hand to look the name up; give --${what} with a number`);
 }
@@ -73,6 +79,7 @@ export function appFromManifest(manifest: ImageManifest, args: string[], appName
     workingDirectory,
     environment: appEnvironment(app?.environment ?? [], flags?.environment ?? [], more.pod ?? NO_POD_ENV, name),
     ...(flags?.name !== undefined ? { name: flags.name } : {}),
+    ...(app?.supplementaryGIDs?.length ? { supplementaryGids: supplementary(app.supplementaryGIDs, manifest.name) } : {}),
     ...(flags?.caps ? { caps: flags.caps } : {}),
     ...(flags?.seccomp ? { seccomp: flags.seccomp } : {}),
     // The helper makes the root read-only where it knows the field, and refuses the request where it does not.

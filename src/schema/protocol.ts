@@ -45,6 +45,8 @@ export const AppSpec = z.strictObject({
   caps: AppCaps.optional(),
   /** --seccomp; absent: the helper's default profile. */
   seccomp: AppSeccomp.optional(),
+  /** appc supplementaryGIDs; absent: none. */
+  supplementaryGids: z.array(Id).max(64).optional(),
 });
 
 export const ImageRef = z.strictObject({

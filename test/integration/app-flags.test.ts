@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildBusyboxAci } from '../lib/aci-builder';
+import { buildBusyboxAci, manifestFor } from '../lib/aci-builder';
 import { REPO, TestEnv } from '../lib/env';
 
 const APPC_CAPS = 0xa80425fbn; // the appc default set
@@ -92,6 +92,16 @@ describe('per-app flags', () => {
     const r = await run(['--user=inner'], 'id -u', {}, innerLink);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '1500\n');
+  });
+
+  test('the image\'s supplementaryGIDs are the app\'s supplementary groups', async () => {
+    const img = env.fixture('groups.aci');
+    await buildBusyboxAci(img, { name: 'example.com/groups', manifest: { ...(manifestFor({ name: 'example.com/groups' }) as { app: object }), app: { ...(manifestFor({}) as { app: object }).app, supplementaryGIDs: [10, 20, 4321] } } });
+    const r = await run([], 'grep ^Groups: /proc/self/status', {}, img);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Groups:\s+10 20 4321\s*$/m);
+    const none = await run([], 'grep ^Groups: /proc/self/status');
+    assert.match(none.stdout, /^Groups:\s*$/m, none.stderr);
   });
 
   test('--exec replaces the command, --working-dir the directory', async () => {
