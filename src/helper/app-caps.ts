@@ -25,3 +25,14 @@ export function appCaps(spec: Pick<AppSpec, 'caps'>, grants: Pick<Grants, 'caps'
   }
   return [...new Set(names.map((c) => CAP_NUMBERS[c as keyof typeof CAP_NUMBERS]))].sort((a, b) => a - b);
 }
+
+/**
+ * The grants an app's own request was started under: ward enter confines a command exactly as
+ * the app, whoever enters (an admin need not hold the owner's grants; the record is the helper's).
+ */
+export function grantedAtStart(spec: Pick<AppSpec, 'caps' | 'seccomp'>): Pick<Grants, 'caps' | 'seccompAllow'> {
+  return {
+    caps: new Set(spec.caps && 'retain' in spec.caps ? spec.caps.retain : []),
+    seccompAllow: new Set(spec.seccomp?.mode === 'retain' ? spec.seccomp.syscalls : []),
+  };
+}

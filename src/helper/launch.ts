@@ -67,6 +67,8 @@ export interface EnterSpec {
   args: string[];
   env: string[];
   caps: number[];
+  /** The app's supplementary groups (absent: none). */
+  groups?: number[];
   seccompFd: number | null;
   selinuxLabel?: string;
   /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
@@ -79,6 +81,7 @@ export function encodeEnterSpec(s: EnterSpec): Buffer {
     ...s.args.map((a): [string, string] => ['arg', a]),
     ...s.env.map((e): [string, string] => ['env', e]),
     ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ...(s.groups ?? []).map((g): [string, string] => ['group', String(g)]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
   ]);

@@ -171,6 +171,25 @@ describe('per-app flags', () => {
     assert.match(unknown.stderr, /does not know: not_a_syscall/);
   });
 
+  test('ward enter confines its command as the app: its capabilities, seccomp filter and groups', async () => {
+    const img = env.fixture('groups-enter.aci');
+    await buildBusyboxAci(img, { name: 'example.com/groups-enter', manifest: { ...(manifestFor({ name: 'example.com/groups-enter' }) as { app: object }), app: { ...(manifestFor({}) as { app: object }).app, supplementaryGIDs: [30] } } });
+    const d = await ward(['run', '--insecure-options=image', '--detach', img, '--caps-remove=CAP_NET_RAW', '--seccomp', 'mode=remove,errno=EPERM,mkdir,mkdirat', '--', '-c', 'while :; do sleep 0.1; done']);
+    assert.equal(d.code, 0, d.stderr);
+    const uuid = d.stdout.trim();
+    try {
+      const r = await ward(['enter', uuid, '--', '/bin/sh', '-c', 'grep -E "^(CapEff|Groups):" /proc/self/status; mkdir /tmp/e 2>&1; true']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(capEff(r.stdout), APPC_CAPS & ~(1n << CAP_NET_RAW));
+      assert.match(r.stdout, /^Groups:\s+30\s*$/m);
+      assert.match(r.stdout, /Operation not permitted/);
+    } finally {
+      await ward(['stop', '--force', uuid]);
+      await ward(['status', '--wait', uuid]);
+      await ward(['rm', uuid]);
+    }
+  });
+
   test('environment precedence inside the pod, as rkt: image < --environment, --inherit-env fills gaps, then --set-env-file, then --set-env', async () => {
     const file = env.fixture('env.list');
     fs.writeFileSync(file, '# pod-level\nF=file\nS=file\nFILEONLY=file\n', { mode: 0o644 });
