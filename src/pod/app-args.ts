@@ -4,7 +4,7 @@
 // PER_APP_FLAGS is the one table of per-app flags: a row says the flag's name, whether it takes a
 // value, and how it changes the app's AppFlags.
 import { WardError } from '../image/errors';
-import { AppName, CapName } from '../schema/app-security';
+import { isAppName, isCapName, type CapName } from '../schema/app-names';
 import { parseSeccompFlag, type SeccompFlag } from './app-seccomp-flag';
 
 /** At most this many apps in one pod (the helper's limit too). */
@@ -61,8 +61,8 @@ function capList(flag: string, v: string): CapName[] {
     const c = raw.trim().toUpperCase();
     if (c === '') continue;
     const name = c.startsWith('CAP_') ? c : `CAP_${c}`;
-    if (!CapName.safeParse(name).success) usage(`--${flag}: unknown capability '${raw.trim()}'; use names such as CAP_NET_ADMIN (capabilities(7))`);
-    if (!out.includes(name as CapName)) out.push(name as CapName);
+    if (!isCapName(name)) usage(`--${flag}: unknown capability '${raw.trim()}'; use names such as CAP_NET_ADMIN (capabilities(7))`);
+    if (!out.includes(name)) out.push(name);
   }
   if (out.length === 0) usage(`--${flag}: give at least one capability, e.g. --${flag}=CAP_NET_BIND_SERVICE`);
   return out;
@@ -82,7 +82,7 @@ export const PER_APP_FLAGS: PerAppFlag[] = [
   { name: 'environment', value: true, help: 'NAME=VALUE for this app (repeatable)', apply: (a, v) => { a.environment.push(nameValue('environment', v)); } },
   { name: 'readonly-rootfs', value: false, help: 'mount the app\'s root filesystem read-only', apply: (a, v) => { a.readonlyRootfs = v === 'true'; } },
   { name: 'name', value: true, help: 'the app\'s name (default: the last part of the image name)', apply: (a, v) => {
-    if (!AppName.safeParse(v).success) usage(`--name=${v}: an app name is lower-case letters, digits and single dashes, at most 64 (appc ACName)`);
+    if (!isAppName(v)) usage(`--name=${v}: an app name is lower-case letters, digits and single dashes, at most 64 (appc ACName)`);
     a.name = v;
   } },
   { name: 'caps-retain', value: true, help: 'exactly these capabilities (comma-separated)', apply: (a, v) => setCaps(a, 'retain', v) },

@@ -4,8 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WardError } from '../image/errors';
-import { ErrnoName, SyscallName, type AppSeccomp } from '../schema/app-security';
-import { SeccompGroupsFile } from '../schema/seccomp-groups';
+import { isErrnoName, SYSCALL_NAME, type ErrnoName } from '../schema/app-names';
+import type { AppSeccomp } from '../schema/app-security';
+import type { SeccompGroupsFile } from '../schema/seccomp-groups';
 
 export type SeccompFlag = AppSeccomp;
 
@@ -17,6 +18,8 @@ export function seccompGroups(file = GROUPS_FILE): SeccompGroupsFile {
   if (groupsCache && file === GROUPS_FILE) return groupsCache;
   let parsed;
   try {
+    // zod loads only when --seccomp is given.
+    const { SeccompGroupsFile } = require('../schema/seccomp-groups') as typeof import('../schema/seccomp-groups');
     parsed = SeccompGroupsFile.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
   } catch (e) {
     throw new WardError('EINTERNAL', `cannot read the seccomp groups ${file}: ${(e as Error).message}; reinstall ward`);
@@ -47,9 +50,8 @@ export function parseSeccompFlag(value: string, groups: SeccompGroupsFile = secc
   let errno: ErrnoName | undefined;
   if (items[0]?.startsWith('errno=')) {
     const name = items.shift()!.slice(6);
-    const e = ErrnoName.safeParse(name);
-    if (!e.success) usage(`errno=${name} is not an errno name such as EPERM or ENOSYS`);
-    errno = e.data;
+    if (!isErrnoName(name)) usage(`errno=${name} is not an errno name such as EPERM or ENOSYS`);
+    errno = name;
   }
   const syscalls: string[] = [];
   for (const item of items) {
@@ -57,7 +59,7 @@ export function parseSeccompFlag(value: string, groups: SeccompGroupsFile = secc
     if (item.startsWith('errno=') || item.startsWith('mode=')) usage(`${item.split('=')[0]}= must come first (mode=...,errno=...,syscalls)`);
     const names = item.startsWith('@') ? expandGroup(item, groups) : [item];
     for (const n of names) {
-      if (!SyscallName.safeParse(n).success) usage(`'${n}' is not a syscall name (lower-case letters, digits, underscore)`);
+      if (!SYSCALL_NAME.test(n)) usage(`'${n}' is not a syscall name (lower-case letters, digits, underscore)`);
       if (!syscalls.includes(n)) syscalls.push(n);
     }
   }
