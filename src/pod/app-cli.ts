@@ -11,7 +11,11 @@ export function addPodEnvOptions(cmd: Command): Command {
     .option('--inherit-env', 'give every app the environment ward runs with (it fills only names the image and --environment leave unset, as rkt)')
     .option('--set-env <NAME=VALUE>', 'set a variable in every app, over the image\'s (repeatable)', collect, [])
     .option('--set-env-file <file>', 'NAME=VALUE lines to set in every app (under --set-env)')
-    .addHelpText('after', `\nApps: IMAGE [per-app flags] [-- ARGS...] [--- IMAGE2 [per-app flags] [-- ARGS...]] ...\nPer-app flags (after their image):\n${PER_APP_FLAGS.map((f) => `  --${f.name}${f.value ? '=VALUE' : ''}  ${f.help}`).join('\n')}`);
+    .addHelpText('after', () => {
+      const rows = PER_APP_FLAGS.map((f) => [`--${f.name}${f.value ? '=VALUE' : ''}`, f.help] as const);
+      const width = Math.max(...rows.map(([n]) => n.length)) + 2;
+      return `\nApps: IMAGE [per-app flags] [-- ARGS...] [--- IMAGE2 [per-app flags] [-- ARGS...]] ...\nPer-app flags (after their image):\n${rows.map(([n, h]) => `  ${n.padEnd(width)}${h}`).join('\n')}`;
+    });
 }
 
 export interface PodEnvOpts {

@@ -97,6 +97,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
           }
           continue;
         }
+        if (first.code === 'EFRAME' && /readonlyRootfs/.test(first.message)) throw new WardError('EUSAGE', `--readonly-rootfs: this ward-helper cannot make an app's root read-only (it answered: ${first.message}); run without the flag`);
         if (first.code === 'EFRAME' && apps.length > 1) throw new WardError('EUSAGE', `this ward-helper does not run pods of several apps (it answered: ${first.message}); run each image in a pod of its own`);
         throw new WardError(first.code, first.message);
       }
