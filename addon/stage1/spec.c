@@ -81,6 +81,9 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "cap") == 0) {
       bad = s->ncaps >= SPEC_MAX_CAPS || parse_id(val, 63, &n);
       if (!bad) s->caps[s->ncaps++] = (int)n;
+    } else if (strcmp(key, "group") == 0) {
+      bad = s->ngroups >= SPEC_MAX_GROUPS || parse_id(val, 65535, &n);
+      if (!bad) s->groups[s->ngroups++] = (gid_t)n;
     } else if (strcmp(key, "masked") == 0) {
       bad = s->nmasked >= SPEC_MAX_PATHS || val[0] != '/';
       if (!bad) s->masked[s->nmasked++] = val;

@@ -1,7 +1,7 @@
 /* The launch spec ward-helper computes for one pod, as ward-stage1 reads it.
  *
  * Wire format (from the helper, on fd 3): a u32 big-endian length, then that many bytes of
- * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, masked, readonly. The helper is the
+ * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, group, masked, readonly. The helper is the
  * only writer; stage1 still bounds every count and length, and rejects unknown keys.
  * Optional keys: selinux_label, selinux_mount_label (SELinux contexts: [A-Za-z0-9_.:,-], at most
  * SPEC_MAX_LABEL bytes, so they can be quoted into a mount option as they are). */
@@ -16,6 +16,7 @@
 #define SPEC_MAX_ENV 4096
 #define SPEC_MAX_PATHS 64
 #define SPEC_MAX_CAPS 64
+#define SPEC_MAX_GROUPS 64
 #define SPEC_MAX_LABEL 255
 
 struct spec {
@@ -36,6 +37,8 @@ struct spec {
   size_t nenv;
   int caps[SPEC_MAX_CAPS];
   size_t ncaps;
+  gid_t groups[SPEC_MAX_GROUPS]; /* the app's supplementary groups (appc supplementaryGIDs) */
+  size_t ngroups;
   const char *masked[SPEC_MAX_PATHS];
   size_t nmasked;
   const char *readonly[SPEC_MAX_PATHS];

@@ -425,7 +425,7 @@ static void drop_privileges(void) {
     if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
       die("dropping capability %d from the bounding set", c);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS");
-  if (setgroups(0, NULL) < 0) die("clearing supplementary groups");
+  if (setgroups(spec.ngroups, spec.ngroups > 0 ? spec.groups : NULL) < 0) die("setting the app's supplementary groups");
   if (setresgid(spec.gid, spec.gid, spec.gid) < 0) die("setting gid %u", (unsigned)spec.gid);
   if (setresuid(spec.uid, spec.uid, spec.uid) < 0) die("setting uid %u", (unsigned)spec.uid);
   struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};

@@ -37,6 +37,8 @@ const program = new Command('ward')
   .option('--system-config <dir>', 'shipped trust configuration (default /usr/lib/ward)')
   .option('--local-config <dir>', "the host's trust configuration (default /etc/ward)")
   .option('--user-config <dir>', "the caller's trust configuration (default ~/.config/ward)")
+  // Global flags come before the command: after an image, words belong to its app (rkt's syntax).
+  .enablePositionalOptions()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ward: ${s.slice(7)}` : s) })
   .showSuggestionAfterError(true);

@@ -1,25 +1,27 @@
-// ward prepare [--insecure-options=image] [--hostname NAME] [--uuid-file-save FILE] IMAGE [-- ARGS...]
+// ward prepare [pod flags] IMAGE [per-app flags] [-- ARGS...] [--- IMAGE2 ...]
 import type { Command } from 'commander';
+import { addPodEnvOptions, appsFrom, podEnvFrom, type PodEnvOpts } from '../pod/app-cli';
 import { preparePod } from '../pod/run';
 import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
 import { parseSelinuxMode } from './selinux-flag';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('prepare')
-    .description('make a pod from an image without starting it (start it with run-prepared); prints its uuid')
-    .argument('<image>', 'an image as ward run takes it')
-    .argument('[args...]', 'arguments for the app, after --')
+    .description('make a pod from images without starting it (start it with run-prepared); prints its uuid')
+    .argument('<apps...>', 'IMAGE [per-app flags] [-- ARGS...] [--- IMAGE2 ...], as ward run takes them')
+    .passThroughOptions()
     .option('--hostname <name>', 'the pod\'s hostname (default ward-<uuid>)')
     .option('--insecure-options <list>', 'image (run unverified), tls, http; comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto, require or off, as ward run')
-    .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file')
-    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
-      const uuid = await preparePod({ image, args, storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave });
-      process.stdout.write(`${uuid}\n`);
-    });
+    .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file');
+  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string }, c: Command) => {
+    const g = globals(c);
+    const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
+    const apps = appsFrom(words, c);
+    const uuid = await preparePod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave });
+    process.stdout.write(`${uuid}\n`);
+  });
 }

@@ -22,6 +22,8 @@ export interface LaunchSpec {
   args: string[];
   env: string[];
   caps: number[];
+  /** The app's supplementary groups (absent: none). */
+  groups?: number[];
   masked: readonly string[];
   readonly: readonly string[];
   seccompFd: number | null;
@@ -43,6 +45,7 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...s.args.map((a): [string, string] => ['arg', a]),
     ...s.env.map((e): [string, string] => ['env', e]),
     ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ...(s.groups ?? []).map((g): [string, string] => ['group', String(g)]),
     ...s.masked.map((m): [string, string] => ['masked', m]),
     ...s.readonly.map((r): [string, string] => ['readonly', r]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
@@ -64,6 +67,8 @@ export interface EnterSpec {
   args: string[];
   env: string[];
   caps: number[];
+  /** The app's supplementary groups (absent: none). */
+  groups?: number[];
   seccompFd: number | null;
   selinuxLabel?: string;
   /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
@@ -76,6 +81,7 @@ export function encodeEnterSpec(s: EnterSpec): Buffer {
     ...s.args.map((a): [string, string] => ['arg', a]),
     ...s.env.map((e): [string, string] => ['env', e]),
     ...s.caps.map((c): [string, string] => ['cap', String(c)]),
+    ...(s.groups ?? []).map((g): [string, string] => ['group', String(g)]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
   ]);

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   let seccomp;
   try {
     const compiled = compileProfile(state.root, profileFile);
-    seccomp = { digest: compiled.digest, bpfPath: path.join(state.seccomp, `${compiled.digest.replace(/^sha256:/, '')}.bpf`) };
+    seccomp = { digest: compiled.digest, bpfPath: path.join(state.seccomp, `${compiled.digest.replace(/^sha256:/, '')}.bpf`), profile: compiled.profile };
   } catch (e) {
     fatal(`${(e as Error).message}; fix the profile or the policy's seccompProfile`);
   }

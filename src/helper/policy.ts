@@ -26,22 +26,30 @@ export interface Grants {
   verbs: Set<Verb>;
   insecure: Set<InsecureOption>;
   allowUnverified: boolean;
+  /** Capabilities beyond appc's default set the caller may retain. */
+  caps: Set<string>;
+  /** Syscalls beyond the default seccomp profile the caller may retain. */
+  seccompAllow: Set<string>;
 }
 
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set() };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
     grant.verbs.forEach((v) => g.verbs.add(v));
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
+    grant.caps.forEach((c) => g.caps.add(c));
+    grant.seccompAllow.forEach((c) => g.seccompAllow.add(c));
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
   if (own?.verbs) g.verbs = new Set(own.verbs);
   if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
+  if (own?.caps) g.caps = new Set(own.caps);
+  if (own?.seccompAllow) g.seccompAllow = new Set(own.seccompAllow);
   return g;
 }
 

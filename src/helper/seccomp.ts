@@ -131,9 +131,23 @@ export function compileProfile(
   stateDir: string,
   file: string,
   compiler: Pick<Addon, 'compileSeccomp'> = addon(),
-): CompiledProfile {
+): CompiledProfile & { profile: SeccompProfile } {
   const bytes = readBounded(file);
   const profile = parse(file, bytes);
+  return { ...compileParsed(stateDir, file, bytes, profile, compiler), profile };
+}
+
+/**
+ * Compiles a validated profile whose bytes are `bytes` (the cache key), or returns the cached
+ * compilation; `label` names it in errors.
+ */
+export function compileParsed(
+  stateDir: string,
+  label: string,
+  bytes: Buffer,
+  profile: SeccompProfile,
+  compiler: Pick<Addon, 'compileSeccomp'> = addon(),
+): CompiledProfile {
   const hex = createHash('sha256').update(bytes).digest('hex');
   const digest = `sha256:${hex}`;
   const dir = cacheDir(stateDir);
@@ -147,9 +161,9 @@ export function compileProfile(
   try {
     out = compiler.compileSeccomp(toProgram(profile));
   } catch (e) {
-    fail(file, `does not compile: ${(e as Error).message}`);
+    fail(label, `does not compile: ${(e as Error).message}`);
   }
-  if (!isWholeFilter(out.bpf)) fail(file, `compiled to ${out.bpf.length} bytes, not a loadable filter`);
+  if (!isWholeFilter(out.bpf)) fail(label, `compiled to ${out.bpf.length} bytes, not a loadable filter`);
   writeAtomic(unknownPath, out.unknown.join('\n'));
   writeAtomic(bpfPath, out.bpf);
   return { digest, bpf: out.bpf, unknown: out.unknown };

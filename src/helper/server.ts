@@ -24,6 +24,7 @@ import { seal } from './verbs/seal';
 import { tpmLog, tpmQuote } from './verbs/tpm-quote';
 import type { Measurer } from './tpm/measurer';
 import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
+import type { SeccompProfile } from '../schema/seccomp';
 
 export interface HelperOptions {
   socketPath: string;
@@ -31,7 +32,7 @@ export interface HelperOptions {
   state: StateDir;
   policy: HelperPolicy;
   /** The default seccomp profile, compiled at start-up. */
-  seccomp: { digest: string; bpfPath: string };
+  seccomp: { digest: string; bpfPath: string; profile: SeccompProfile };
   stage1Fd: number;
   stage1Digest: string;
   /** Measures pods and the audit head into the TPM (one without a TPM when none is configured). */

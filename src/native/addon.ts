@@ -151,6 +151,12 @@ export interface Addon {
   waitPidfd(pidfd: number): { code: number; signal: null } | { code: null; signal: number } | null;
   /** sha256 (lowercase hex) of a string's UTF-8 bytes or a buffer, at most 1 MiB: short keys without loading node:crypto. */
   sha256Hex(data: string | Buffer): string;
+  /**
+   * The bytes of a regular file of at most maxBytes, path resolved inside the tree at rootFd as if
+   * it were "/" (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV). Throws with
+   * code ENOENT, ELOOP, EXDEV, EFBIG, EINVAL (not a regular file) or EIO.
+   */
+  readFileInRoot(rootFd: number, path: string, maxBytes: number): Buffer;
   /** flock(2). Without wait, resolves false when the lock is held elsewhere. */
   flock(fd: number, mode: 'shared' | 'exclusive' | 'unlock', wait: boolean): boolean;
   /** pidfd_open(2): a pidfd (O_CLOEXEC) for pid; throws with code ESRCH when there is no such process. */

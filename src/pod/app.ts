@@ -2,12 +2,26 @@
 import type { ImageManifest } from '../schema/aci';
 import type { AppSpec } from '../schema/protocol';
 import { WardError } from '../image/errors';
+import type { AppFlags } from './app-args';
+import { appEnvironment, NO_POD_ENV, type PodEnv } from './app-env';
+import { resolveGroup, resolveUser } from './app-users';
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** What the command line adds to the image's app. */
+export interface AppOverrides {
+  flags?: AppFlags;
+  pod?: PodEnv;
+  /** The image's rendered rootfs (the user's own store), where user and group names are looked up. */
+  rootfs?: string;
+}
 
-function numericId(value: string, what: 'user' | 'group', image: string): number {
-  if (/^\d+$/.test(value) && Number(value) <= 65535) return Number(value);
-  throw new WardError('EIMAGE', `image ${image} names its app's ${what} '${value}'; only numeric ids (0-65535) are supported so far: set app.${what} to a number`);
+function supplementary(gids: number[], image: string): number[] {
+  const bad = gids.find((g) => g > 65535);
+  if (bad !== undefined || gids.length > 64) throw new WardError('EIMAGE', `image ${image}: supplementaryGIDs must be at most 64 ids from 0 to 65535${bad !== undefined ? ` (not ${bad})` : ''}`);
+  return [...new Set(gids)];
+}
+
+function numericOnly(value: string, what: 'user' | 'group', image: string): never {
+  throw new WardError('EIMAGE', `image ${image} names its app's ${what} '${value}', and its tree is not at hand to look the name up; give --${what} with a number`);
 }
 
 /** A JSON array of strings kept in an annotation (docker2aci's entrypoint and cmd). */
@@ -36,22 +50,39 @@ function commandLine(manifest: ImageManifest, args: string[]): string[] {
   return args.length > 0 ? [exec[0]!, ...args] : exec;
 }
 
-export function appFromManifest(manifest: ImageManifest, args: string[], appName: string): AppSpec {
+export function appFromManifest(manifest: ImageManifest, args: string[], appName: string, more: AppOverrides = {}): AppSpec {
   const app = manifest.app;
+  const flags = more.flags;
   const exec = commandLine(manifest, args);
-  if (exec.length === 0) throw new WardError('EIMAGE', `image ${manifest.name} names no command to run; give one after --`);
+  // --exec replaces exec[0] (as rkt); the arguments stay the image's unless given after --.
+  if (flags?.exec !== undefined) {
+    if (exec.length === 0) exec.push(flags.exec);
+    else exec[0] = flags.exec;
+  }
+  if (exec.length === 0) throw new WardError('EIMAGE', `image ${manifest.name} names no command to run; give one after -- or with --exec`);
   const first = exec[0]!;
   if (!first.startsWith('/') && (first.includes('/') || first === '.' || first === '..')) {
     throw new WardError('EIMAGE', `image ${manifest.name}: the command '${first}' must be an absolute path or a name found in PATH`);
   }
-  const env = new Map<string, string>([['PATH', DEFAULT_PATH]]);
-  for (const e of app?.environment ?? []) env.set(e.name, e.value);
-  env.set('AC_APP_NAME', appName);
+  const name = flags?.name ?? appName;
+  const db = { rootfs: more.rootfs ?? '', image: manifest.name };
+  const id = (value: string, what: 'user' | 'group'): number => {
+    if (/^\d+$/.test(value) || more.rootfs !== undefined) return what === 'user' ? resolveUser(value, db) : resolveGroup(value, db);
+    return numericOnly(value, what, manifest.name);
+  };
+  const workingDirectory = flags?.workingDir ?? (app?.workingDirectory || '/');
+  if (!workingDirectory.startsWith('/')) throw new WardError('EUSAGE', `--working-dir ${workingDirectory}: give an absolute path inside the pod`);
   return {
     exec,
-    user: numericId(app?.user ?? '0', 'user', manifest.name),
-    group: numericId(app?.group ?? '0', 'group', manifest.name),
-    workingDirectory: app?.workingDirectory || '/',
-    environment: [...env].map(([name, value]) => ({ name, value })),
+    user: id(flags?.user ?? app?.user ?? '0', 'user'),
+    group: id(flags?.group ?? app?.group ?? '0', 'group'),
+    workingDirectory,
+    environment: appEnvironment(app?.environment ?? [], flags?.environment ?? [], more.pod ?? NO_POD_ENV, name),
+    ...(flags?.name !== undefined ? { name: flags.name } : {}),
+    ...(app?.supplementaryGIDs?.length ? { supplementaryGids: supplementary(app.supplementaryGIDs, manifest.name) } : {}),
+    ...(flags?.caps ? { caps: flags.caps } : {}),
+    ...(flags?.seccomp ? { seccomp: flags.seccomp } : {}),
+    // The helper makes the root read-only where it knows the field, and refuses the request where it does not.
+    ...(flags?.readonlyRootfs ? ({ readonlyRootfs: true } as object) : {}),
   };
 }

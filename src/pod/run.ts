@@ -2,20 +2,27 @@
 // stdio, forwarding signals, and return the app's exit status. ward prepare does the same up to
 // the launch and leaves a prepared pod; run --detach returns once the app has started.
 import fs from 'node:fs';
+import path from 'node:path';
 import { WardError } from '../image/errors';
 import { fetchImage, type PullPolicy } from '../image/fetch';
 import { Store, type ImageRecord } from '../image/store';
 import type { ConfigDirs } from '../trust/dirs';
 import type { ImageManifest } from '../schema/aci';
-import type { ImageRef } from '../schema/protocol';
+import type { ImageRef, Request } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
+import type { AppArgs } from './app-args';
+import type { PodEnv } from './app-env';
+import { defaultAppName, needsIdLookup, podAppsBody, type PodApp } from './app-request';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
+import { ensureTree } from '../image/tree';
 
 export interface RunOptions {
-  image: string;
-  args: string[];
+  /** The apps, as src/pod/app-args.ts parsed them from the command line. */
+  apps: AppArgs[];
+  /** --inherit-env, --set-env-file, --set-env. */
+  env?: PodEnv;
   storeDir: string;
   socketPath: string;
   /** image, tls, http: only image concerns the helper, which checks it against its policy. */
@@ -36,10 +43,10 @@ export interface RunOptions {
  * The image's verdict, from its record: a signer's fingerprint, or "unverified", which runs only
  * with --insecure-options=image (and the helper's consent, which it checks itself).
  */
-function checkSignature(opts: RunOptions, rec: ImageRecord): ImageRef['signer'] {
+function checkSignature(opts: RunOptions, rec: ImageRecord, image: string): ImageRef['signer'] {
   if (rec.signer !== 'unverified' && /^[0-9A-F]{40,64}$/.test(rec.signer)) return rec.signer;
   if (opts.insecureOptions.includes('image')) return 'unverified';
-  throw new WardError('ESIGNATURE', `image ${opts.image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'fetched with --insecure-options=image, or accepted by an insecureAcceptAnything policy'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
+  throw new WardError('ESIGNATURE', `image ${image} is not verified (${rec.kind === 'aci' ? 'fetched with --insecure-options=image' : 'fetched with --insecure-options=image, or accepted by an insecureAcceptAnything policy'}); fetch it again with its signature from a trusted key (ward trust), or pass --insecure-options=image`);
 }
 
 /** ward prepare: the pod is made but not started; returns its uuid. */
@@ -54,25 +61,44 @@ export async function runPod(opts: RunOptions): Promise<number> {
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
   const store = new Store(opts.storeDir);
   store.init();
-  let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
-  const signer = checkSignature(opts, rec);
-  if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
-  for (let attempt = 0; ; attempt++) {
+  const fetched: { rec: ImageRecord; signer: ImageRef['signer']; app: AppArgs }[] = [];
+  for (const app of opts.apps) {
+    let rec = await fetchImage(store, app.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
+    const signer = checkSignature(opts, rec, app.image);
+    if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
+    fetched.push({ rec, signer, app });
+  }
+  const names = new Set<string>();
+  const apps: PodApp[] = [];
+  for (const { rec, signer, app } of fetched) {
     const manifest = rec.manifest as ImageManifest;
-    const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
+    // Names are looked up in the image's own rendered tree, only when a name is given.
+    const rootfs = needsIdLookup(manifest, app.flags) ? path.join((await ensureTree(store, rec)).dir, 'rootfs') : undefined;
+    const spec = appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) });
+    const name = spec.name ?? defaultAppName(manifest.name);
+    if (names.has(name)) throw new WardError('EUSAGE', `two apps of this pod are named '${name}'; give each image its own --name`);
+    names.add(name);
+    apps.push({ tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app: spec });
+  }
+  for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
-      if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
-      else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
-      else client.send({ verb: 'run', ...body }, [0, 1, 2]);
+      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
+      else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
+      else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);
       const first = await client.receive();
       if (!first.ok) {
         // The helper's store was reset since we sealed: seal again, once.
         if (first.code === 'ENOTREE' && attempt === 0) {
-          rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
+          for (let i = 0; i < apps.length; i++) {
+            const f = fetched[i]!;
+            apps[i] = { ...apps[i]!, tree: await sealImage(store, f.rec, opts.socketPath) };
+          }
           continue;
         }
+        if (first.code === 'EFRAME' && /readonlyRootfs/.test(first.message)) throw new WardError('EUSAGE', `--readonly-rootfs: this ward-helper cannot make an app's root read-only (it answered: ${first.message}); run without the flag`);
+        if (first.code === 'EFRAME' && apps.length > 1) throw new WardError('EUSAGE', `this ward-helper does not run pods of several apps (it answered: ${first.message}); run each image in a pod of its own`);
         throw new WardError(first.code, first.message);
       }
       if (opts.uuidFileSave) saveUuid(opts.uuidFileSave, first.uuid as string);

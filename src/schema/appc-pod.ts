@@ -15,6 +15,7 @@ export const AppcPodApp = z.strictObject({
     group: z.string().min(1),
     workingDirectory: z.string().min(1),
     environment: z.array(NameValue),
+    supplementaryGIDs: z.array(z.number().int().min(0).max(65535)).max(64).optional(),
   }),
   annotations: z.array(NameValue).optional(),
 });

@@ -4,12 +4,17 @@ import { z } from 'zod';
 import { InsecureOption, VERBS } from './protocol';
 import { PolicyTpm } from './tpm-policy';
 import { PolicySelinux } from './selinux';
+import { CapName, SyscallName } from './app-security';
 
 export const Grant = z.strictObject({
   verbs: z.array(z.enum(VERBS)),
   insecureOptions: z.array(InsecureOption).default([]),
   /** Unverified images may run (with --insecure-options=image) for members. */
   allowUnverified: z.boolean().default(false),
+  /** Capabilities members may add beyond appc's default set (--caps-retain). Absent: none. */
+  caps: z.array(CapName).default([]),
+  /** Syscalls members may keep beyond what the default seccomp profile allows (--seccomp mode=retain). Absent: none. */
+  seccompAllow: z.array(SyscallName).max(1024).default([]),
 });
 
 /**
@@ -20,6 +25,8 @@ export const UserGrant = z.strictObject({
   verbs: z.array(z.enum(VERBS)).optional(),
   insecureOptions: z.array(InsecureOption).optional(),
   allowUnverified: z.boolean().optional(),
+  caps: z.array(CapName).optional(),
+  seccompAllow: z.array(SyscallName).max(1024).optional(),
 });
 
 export const HelperPolicy = z.strictObject({

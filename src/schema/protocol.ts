@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { PROTOCOL_VERSION } from './protocol-limits';
 import { TpmLogRequest, TpmQuoteRequest } from './tpm-quote';
 import { PodLabels, RunSelinuxMode } from './selinux';
+import { AppCaps, AppName, AppSeccomp } from './app-security';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
 /** A digest the helper computed for a sealed tree. */
@@ -38,6 +39,14 @@ export const AppSpec = z.strictObject({
   group: Id,
   workingDirectory: PodPath,
   environment: z.array(z.strictObject({ name: EnvName, value: z.string().max(65536).refine((s) => !s.includes('\u0000')) })).max(4096),
+  /** --name; absent: from AC_APP_NAME, as before. */
+  name: AppName.optional(),
+  /** --caps-retain / --caps-remove; absent: the appc default set. */
+  caps: AppCaps.optional(),
+  /** --seccomp; absent: the helper's default profile. */
+  seccomp: AppSeccomp.optional(),
+  /** appc supplementaryGIDs; absent: none. */
+  supplementaryGids: z.array(Id).max(64).optional(),
 });
 
 export const ImageRef = z.strictObject({

@@ -1,13 +1,14 @@
 // enter: a command inside a running pod (rkt enter), with the caller's stdio. ward-stage1 joins
 // the pod's namespaces through a pidfd of its init (never a bare pid: the pidfd is taken, then
 // the init's start time checked against the record) and confines the command exactly as the
-// app: its ids, the default capabilities, no_new_privs, the pod's SELinux label, the seccomp
-// profile. Measured before, when the TPM is on (TPM issue).
+// app: its ids and supplementary groups, its capabilities, no_new_privs, the pod's SELinux
+// label, its seccomp filter. Measured before, when the TPM is on (TPM issue).
 import fs from 'node:fs';
 import { addon } from '../../native/addon';
 import type { EnterRequest } from '../../schema/protocol';
 import { closeFds, checkStdioFd } from '../connection';
-import { APPC_DEFAULT_CAPS } from '../defaults';
+import { appCaps, grantedAtStart } from '../app-caps';
+import { appSeccomp } from '../app-seccomp';
 import { HelperError } from '../errors';
 import { launchEnter, LaunchError, type PodHandle } from '../launch';
 import { startTimeOf } from '../pod-store';
@@ -39,7 +40,9 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
     }
     if (startTimeOf(rec.init.pid) !== rec.init.startTime) throw notRunning();
     const measured = await measurePodAction(helper, rec.uuid, 'enter', conn.peer.uid);
-    const profile = helper.opts.seccomp;
+    const granted = grantedAtStart(app.spec);
+    const caps = appCaps(app.spec, granted);
+    const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, granted);
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       pod = launchEnter(helper.opts.stage1Fd, {
@@ -49,7 +52,8 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
         gid: app.spec.group,
         args: req.exec ?? DEFAULT_COMMAND,
         env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
-        caps: Object.values(APPC_DEFAULT_CAPS),
+        caps,
+        ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
         seccompFd: bpfFd,
         ...(rec.selinux?.process ? { selinuxLabel: rec.selinux.process } : {}),
         pidfd,

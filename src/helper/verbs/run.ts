@@ -10,7 +10,7 @@ import type { PodRecord } from '../../schema/pod';
 import { SignalRequest, type PrepareRequest, type RunRequest } from '../../schema/protocol';
 import { parseStrictJson } from '../../schema/strict-json';
 import { closeFds, checkStdioFd, type Connection } from '../connection';
-import { APPC_DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS } from '../defaults';
+import { MASKED_PATHS, READONLY_PATHS } from '../defaults';
 import { HelperError } from '../errors';
 import { launch, LaunchError, type LaunchSpec, type PodHandle } from '../launch';
 import { subIds } from '../peer';
@@ -21,6 +21,8 @@ import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
+import { appCaps } from '../app-caps';
+import { appSeccomp } from '../app-seccomp';
 
 export interface RunContext {
   helper: Helper;
@@ -44,6 +46,9 @@ function authorize(ctx: RunContext, req: PodRequest): void {
     }
     if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${req.image.name}`);
   }
+  // Refused at prepare already; checked again (against the grants of that time) at start.
+  appCaps(req.app, ctx.grants);
+  appSeccomp(ctx.helper.opts.state.root, ctx.helper.opts.seccomp, req.app.seccomp, ctx.grants);
 }
 
 function checkPodLimit(ctx: RunContext): void {
@@ -54,6 +59,7 @@ function checkPodLimit(ctx: RunContext): void {
 
 /** An appc ACName from the app's AC_APP_NAME (or "app"). */
 function appName(req: PodRequest): string {
+  if (req.app.name) return req.app.name;
   const given = req.app.environment.find((e) => e.name === 'AC_APP_NAME')?.value ?? 'app';
   const name = given.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
   return name || 'app';
@@ -72,6 +78,7 @@ function podManifest(name: string, req: PodRequest): AppcPodManifest {
         group: String(req.app.group),
         workingDirectory: req.app.workingDirectory,
         environment: req.app.environment,
+        ...(req.app.supplementaryGids?.length ? { supplementaryGIDs: req.app.supplementaryGids } : {}),
       },
     }],
     volumes: [],
@@ -175,7 +182,8 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     const work = path.join(dir, 'work');
     sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
     statusFd = store.openStatus(dir);
-    const profile = helper.opts.seccomp;
+    const caps = appCaps(app.spec, ctx.grants);
+    const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, ctx.grants);
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     let measured = false;
     try {
@@ -191,7 +199,8 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         gid: app.spec.group,
         args: app.spec.exec,
         env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
-        caps: Object.values(APPC_DEFAULT_CAPS),
+        caps,
+        ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
         masked: MASKED_PATHS,
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
