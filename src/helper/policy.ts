@@ -26,22 +26,26 @@ export interface Grants {
   verbs: Set<Verb>;
   insecure: Set<InsecureOption>;
   allowUnverified: boolean;
+  /** Host volume sources the caller may mount (path prefixes by segment, "*": any). */
+  hostVolumes: Set<string>;
 }
 
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, hostVolumes: new Set() };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
     grant.verbs.forEach((v) => g.verbs.add(v));
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
+    grant.hostVolumes?.forEach((p) => g.hostVolumes.add(p));
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
   if (own?.verbs) g.verbs = new Set(own.verbs);
   if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
+  if (own?.hostVolumes) g.hostVolumes = new Set(own.hostVolumes);
   return g;
 }
 

@@ -5,11 +5,19 @@ import { InsecureOption, VERBS } from './protocol';
 import { PolicyTpm } from './tpm-policy';
 import { PolicySelinux } from './selinux';
 
+/** "*", or an absolute path without ".", ".." or empty components (a prefix by whole segments). */
+export const HostVolumeGrant = z.union([
+  z.literal('*'),
+  z.string().max(4096).regex(/^(\/[^/\u0000]+)+$/, 'must be "*" or an absolute path').refine((p) => p.split('/').every((c) => c !== '.' && c !== '..'), 'must not contain "." or ".." components'),
+]);
+
 export const Grant = z.strictObject({
   verbs: z.array(z.enum(VERBS)),
   insecureOptions: z.array(InsecureOption).default([]),
   /** Unverified images may run (with --insecure-options=image) for members. */
   allowUnverified: z.boolean().default(false),
+  /** Host volumes members may mount: absolute path prefixes, by whole path segments, or "*" for any. Absent: none. */
+  hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
 });
 
 /**
@@ -20,6 +28,7 @@ export const UserGrant = z.strictObject({
   verbs: z.array(z.enum(VERBS)).optional(),
   insecureOptions: z.array(InsecureOption).optional(),
   allowUnverified: z.boolean().optional(),
+  hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
 });
 
 export const HelperPolicy = z.strictObject({
