@@ -12,6 +12,7 @@ import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
+import { mountsFor, parseMount, parseVolumes } from './volume-args';
 
 export interface RunOptions {
   image: string;
@@ -30,6 +31,9 @@ export interface RunOptions {
   detach?: boolean;
   /** --uuid-file-save: write the pod's uuid here once it is known. */
   uuidFileSave?: string;
+  /** --volume and --mount as given (volume-args.ts). */
+  volumes?: string[];
+  mounts?: string[];
 }
 
 /**
@@ -52,6 +56,8 @@ export async function runPod(opts: RunOptions): Promise<number> {
 }
 
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
+  const volumes = parseVolumes(opts.volumes ?? []);
+  (opts.mounts ?? []).forEach(parseMount);
   const store = new Store(opts.storeDir);
   store.init();
   let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
@@ -59,10 +65,11 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;
-    const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
+    const mounts = mountsFor(manifest, volumes, opts.mounts ?? []);
+    const app = { ...appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app'), ...(mounts.length ? { mounts } : {}) };
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
       else client.send({ verb: 'run', ...body }, [0, 1, 2]);
