@@ -106,6 +106,8 @@ describe('pod volumes through a real helper', () => {
       'cat /data/hello /etc/one && test -f /etc/one');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hello from the host\na single file\n');
+    const audit = fs.readFileSync(path.join(env.state, 'audit.log'), 'utf8');
+    assert.ok(audit.includes(`volumes data=host:${JSON.stringify(JSON.stringify(`${granted}/data`)).slice(1, -1)},one=host:`), 'the audit record names the volumes');
     await rmAll();
     assertNothingLeft();
   });

@@ -31,6 +31,12 @@ export function manifestVolumes(volumes: readonly Volume[] | undefined): Pick<Ap
   };
 }
 
+/** For the audit record: each volume's name, kind, source and flags (empty when none). */
+export function describeVolumes(volumes: readonly Volume[] | undefined): string {
+  if (!volumes?.length) return '';
+  return ' volumes ' + volumes.map((v) => (v.kind === 'host' ? `${v.name}=host:${JSON.stringify(v.source)}${v.readOnly ? ':ro' : ''}${v.selinuxRelabel ? `:relabel-${v.selinuxRelabel}` : ''}` : `${v.name}=empty${v.readOnly ? ':ro' : ''}`)).join(',');
+}
+
 export interface PodVolumes {
   launch: Pick<LaunchSpec, 'volumes' | 'mounts'>;
   /** Closes the helper's copies of the fds (stage1 holds its own once launched). */

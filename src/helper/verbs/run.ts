@@ -21,7 +21,7 @@ import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
-import { checkPodVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
+import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
 
 export interface RunContext {
   helper: Helper;
@@ -241,7 +241,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       init: pod.init,
     });
     crashPoint('started');
-    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''}`);
+    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${describeVolumes(rec.volumes)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
       conn.close();
