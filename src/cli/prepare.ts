@@ -16,9 +16,9 @@ export function register(program: Command): void {
     .option('--insecure-options <list>', 'image (run unverified), tls, http; comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto, require or off, as ward run')
-    .option('--volume <spec>', VOLUME_HELP, collect, []).option('--mount <spec>', MOUNT_HELP, collect, [])
+    .option('--volume <spec>', VOLUME_HELP, collect).option('--mount <spec>', MOUNT_HELP, collect)
     .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file')
-    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string; volume: string[]; mount: string[] }, cmd: Command) => {
+    .action(async (image: string, args: string[], opts: { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string; volume?: string[]; mount?: string[] }, cmd: Command) => {
       const g = globals(cmd);
       const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
       const uuid = await preparePod({ image, args, storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave, volumes: opts.volume, mounts: opts.mount });

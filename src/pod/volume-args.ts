@@ -14,8 +14,8 @@ export const VOLUME_HELP = 'a pod volume: NAME,kind=host,source=/PATH[,readOnly=
 export const MOUNT_HELP = 'mount a volume into the app: volume=NAME,target=/PATH (default: the image\'s mount point of that name); repeatable';
 
 /** commander's collector for repeatable flags. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function usage(flag: string, value: string, why: string): WardError {
