@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ward::InitExtract(env, exports);
   ward::InitDigest(env, exports);
   ward::InitSpawn(env, exports);
+  ward::InitOpenAs(env, exports);
   return exports;
 }
 

@@ -11,5 +11,6 @@ void InitPidfd(Napi::Env env, Napi::Object exports);    // pidfd.cc: pidfd_open,
 void InitMountfd(Napi::Env env, Napi::Object exports);  // mountfd.cc: detached read-only overlay mounts (ward export)
 void InitSpawn(Napi::Env env, Napi::Object exports);    // spawn.cc: ward-stage1 from its memfd by posix_spawn; reaping by pidfd
 void InitDigest(Napi::Env env, Napi::Object exports);   // digest.cc: sha256 of a short string or buffer
-void InitExtract(Napi::Env env, Napi::Object exports);  // extract.cc: the extractor's one-call regular file write
+void InitExtract(Napi::Env env, Napi::Object exports);
+void InitOpenAs(Napi::Env env, Napi::Object exports);   // open-as.cc: open a host volume's source with the caller's credentials  // extract.cc: the extractor's one-call regular file write
 }  // namespace ward

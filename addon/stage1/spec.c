@@ -32,6 +32,81 @@ static int check_label(const char *v) {
   return colons >= 3 ? 0 : -1;
 }
 
+/* A path inside the pod: absolute, not "/", no empty, "." or ".." components. */
+static int check_pod_path(const char *p) {
+  if (p[0] != '/' || p[1] == '\0' || strlen(p) > 4096) return -1;
+  const char *c = p + 1;
+  for (;;) {
+    const char *end = strchr(c, '/');
+    size_t n = end ? (size_t)(end - c) : strlen(c);
+    if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return -1;
+    if (!end) return 0;
+    c = end + 1;
+  }
+}
+
+/* An appc ACName: [a-z0-9]+(-[a-z0-9]+)*, at most 64 bytes. */
+static int check_acname(const char *v, size_t n) {
+  if (n == 0 || n > 64 || v[0] == '-' || v[n - 1] == '-') return -1;
+  for (size_t i = 0; i < n; i++) {
+    char c = v[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && v[i + 1] != '-'))) return -1;
+  }
+  return 0;
+}
+
+/* "FD ro|rw rec|one NAME" */
+static int parse_volume(struct spec *s, const char *v) {
+  if (s->nvolumes >= SPEC_MAX_VOLUMES) return -1;
+  struct spec_volume *vol = &s->volumes[s->nvolumes];
+  char *end = NULL;
+  if (v[0] < '0' || v[0] > '9') return -1;
+  errno = 0;
+  unsigned long fd = strtoul(v, &end, 10);
+  if (errno != 0 || fd < SPEC_VOLUME_FD_MIN || fd > SPEC_VOLUME_FD_MAX || *end != ' ') return -1;
+  const char *p = end + 1;
+  if (strncmp(p, "ro ", 3) == 0) vol->readonly = 1;
+  else if (strncmp(p, "rw ", 3) == 0) vol->readonly = 0;
+  else return -1;
+  p += 3;
+  if (strncmp(p, "rec ", 4) == 0) vol->recursive = 1;
+  else if (strncmp(p, "one ", 4) == 0) vol->recursive = 0;
+  else return -1;
+  p += 4;
+  if (check_acname(p, strlen(p))) return -1;
+  for (size_t i = 0; i < s->nvolumes; i++)
+    if (s->volumes[i].fd == (int)fd || strcmp(s->volumes[i].name, p) == 0) return -1;
+  vol->fd = (int)fd;
+  vol->name = p;
+  s->nvolumes++;
+  return 0;
+}
+
+/* "NAME ro|rw /PATH"; NAME must be a volume given before it. */
+static int parse_mount(struct spec *s, const char *v) {
+  if (s->nmounts >= SPEC_MAX_VOLUMES) return -1;
+  struct spec_mount *m = &s->mounts[s->nmounts];
+  const char *sp = strchr(v, ' ');
+  if (!sp || check_acname(v, (size_t)(sp - v))) return -1;
+  size_t i;
+  for (i = 0; i < s->nvolumes; i++)
+    if (strlen(s->volumes[i].name) == (size_t)(sp - v) && strncmp(s->volumes[i].name, v, (size_t)(sp - v)) == 0) break;
+  if (i == s->nvolumes) return -1;
+  const char *p = sp + 1;
+  if (strncmp(p, "ro ", 3) == 0) m->readonly = 1;
+  else if (strncmp(p, "rw ", 3) == 0) m->readonly = 0;
+  else return -1;
+  p += 3;
+  if (check_pod_path(p)) return -1;
+  for (size_t j = 0; j < s->nmounts; j++)
+    if (strcmp(s->mounts[j].path, p) == 0) return -1;
+  m->volume = s->volumes[i].name;
+  m->vol = i;
+  m->path = p;
+  s->nmounts++;
+  return 0;
+}
+
 static int set_once(const char **slot, const char *v) {
   if (*slot != NULL) return -1;
   *slot = v;
@@ -90,6 +165,10 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "readonly") == 0) {
       bad = s->nreadonly >= SPEC_MAX_PATHS || val[0] != '/';
       if (!bad) s->readonly[s->nreadonly++] = val;
+    } else if (strcmp(key, "volume") == 0) {
+      bad = s->enter || parse_volume(s, val);
+    } else if (strcmp(key, "mount") == 0) {
+      bad = s->enter || parse_mount(s, val);
     } else if (strcmp(key, "selinux_label") == 0) {
       bad = check_label(val) || set_once(&s->selinux_label, val);
     } else if (strcmp(key, "selinux_mount_label") == 0) {
@@ -120,7 +199,7 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
   }
   s->args[s->nargs] = NULL;
   s->env[s->nenv] = NULL;
-  if (s->enter && (s->hostname || s->lower || s->upper || s->work || s->rootfs || s->nmasked || s->nreadonly || s->state_fds)) {
+  if (s->enter && (s->hostname || s->lower || s->upper || s->work || s->rootfs || s->nmasked || s->nreadonly || s->state_fds || s->nvolumes)) {
     snprintf(err, errlen, "launch spec for enter names a pod to make");
     return -1;
   }

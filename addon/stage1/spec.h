@@ -3,6 +3,7 @@
  * Wire format (from the helper, on fd 3): a u32 big-endian length, then that many bytes of
  * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, group, masked, readonly. The helper is the
  * only writer; stage1 still bounds every count and length, and rejects unknown keys.
+ * Keys that may repeat up to SPEC_MAX_VOLUMES times: volume, mount (see struct spec_volume).
  * Optional keys: selinux_label, selinux_mount_label (SELinux contexts: [A-Za-z0-9_.:,-], at most
  * SPEC_MAX_LABEL bytes, so they can be quoted into a mount option as they are). */
 #ifndef WARD_STAGE1_SPEC_H
@@ -18,6 +19,27 @@
 #define SPEC_MAX_CAPS 64
 #define SPEC_MAX_GROUPS 64
 #define SPEC_MAX_LABEL 255
+#define SPEC_MAX_VOLUMES 8
+/* Volume fds: the helper passes them at 7.. (after the state fds), one per volume. */
+#define SPEC_VOLUME_FD_MIN 7
+#define SPEC_VOLUME_FD_MAX 15
+
+/* A pod volume (spec key "volume", value "FD ro|rw rec|one NAME"): FD is the helper's O_RDONLY
+ * fd of its source (a host path opened with the caller's credentials, or the pod's empty dir). */
+struct spec_volume {
+  int fd;
+  int readonly;
+  int recursive;
+  const char *name;
+};
+
+/* A volume mounted into the app (key "mount", value "NAME ro|rw /PATH"). */
+struct spec_mount {
+  const char *volume;
+  int readonly;
+  const char *path;
+  size_t vol; /* index into volumes, set by spec_parse */
+};
 
 struct spec {
   char *buf; /* owns every string below */
@@ -44,6 +66,10 @@ struct spec {
   const char *readonly[SPEC_MAX_PATHS];
   size_t nreadonly;
   int seccomp; /* 1: a BPF program follows on fd 4 */
+  struct spec_volume volumes[SPEC_MAX_VOLUMES];
+  size_t nvolumes;
+  struct spec_mount mounts[SPEC_MAX_VOLUMES];
+  size_t nmounts;
   /* 1: fd 5 is the pod's lock file, locked by the helper, held by stage1 for the pod's life
    * (its release is how anyone sees the pod has exited), and fd 6 the pod's status file
    * (O_APPEND), where the apps' exit statuses are written. Neither reaches an app. */

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "spec.h"
+#include "volumes.h"
 
 #define SYNC_FD 3
 #define BPF_FD 4
@@ -361,8 +362,11 @@ static void mount_overlay_root(void) {
   int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec.lower, spec.upper, spec.work);
   if (n < 0 || (size_t)n >= sizeof(opts)) die_plain("overlay options too long");
   char data[sizeof(opts) + 512];
-  if (mount("overlay", spec.rootfs, "overlay", 0, with_context(data, sizeof(data), opts)) < 0) die("mounting the overlay root");
-  if (chdir(spec.rootfs) < 0) die("entering the root");
+  char verr[400];
+  const char *root = volumes_attach(&spec, spec.rootfs, verr, sizeof(verr));
+  if (!root) die_plain("%s", verr);
+  if (mount("overlay", root, "overlay", 0, with_context(data, sizeof(data), opts)) < 0) die("mounting the overlay root");
+  if (chdir(root) < 0) die("entering the root");
 }
 
 /* C: everything that needs the pod's own mount namespace, up to pivot_root and the masks. */
@@ -382,6 +386,8 @@ static void setup_root(void) {
   int sysfd = target_dir(rootfd, "/sys");
   mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
   close(sysfd);
+  char verr[400];
+  if (volumes_bind(&spec, rootfd, verr, sizeof(verr)) < 0) die_plain("%s", verr);
 
   /* The overlay came from S's namespace and is locked here; pivot_root needs a mount of our own:
    * clone it (recursively, with everything just mounted on it) on top of itself and step in. */
@@ -671,6 +677,8 @@ int main(void) {
   check_state_fds();
   read_bpf();
   if (spec.enter) enter_pod();
+  char verr[400];
+  if (volumes_clone(&spec, verr, sizeof(verr)) < 0) die_plain("%s", verr);
   mount_overlay_root();
 
   if (unshare(CLONE_NEWUSER) < 0) die("unshare(CLONE_NEWUSER)");

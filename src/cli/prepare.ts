@@ -5,6 +5,7 @@ import { preparePod } from '../pod/run';
 import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
 import { parseSelinuxMode } from './selinux-flag';
+import { collect, MOUNT_HELP, VOLUME_HELP } from '../pod/volume-args';
 
 export function register(program: Command): void {
   const cmd = program
@@ -16,12 +17,13 @@ export function register(program: Command): void {
     .option('--insecure-options <list>', 'image (run unverified), tls, http; comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto, require or off, as ward run')
+    .option('--volume <spec>', VOLUME_HELP, collect).option('--mount <spec>', MOUNT_HELP, collect)
     .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file');
-  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string }, c: Command) => {
+  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string; volume?: string[]; mount?: string[] }, c: Command) => {
     const g = globals(c);
     const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
     const apps = appsFrom(words, c);
-    const uuid = await preparePod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave });
+    const uuid = await preparePod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave, volumes: opts.volume, mounts: opts.mount });
     process.stdout.write(`${uuid}\n`);
   });
 }

@@ -5,6 +5,7 @@ import { runPod } from '../pod/run';
 import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
 import { parseSelinuxMode } from './selinux-flag';
+import { collect, MOUNT_HELP, VOLUME_HELP } from '../pod/volume-args';
 
 export function register(program: Command): void {
   const cmd = program
@@ -16,13 +17,14 @@ export function register(program: Command): void {
     .option('--insecure-options <list>', 'image (fetch and run unverified; the helper policy must allow it), tls (skip TLS checks when fetching), http (allow plain http); comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--detach', 'return once the app has started (prints the pod\'s uuid); the pod runs on with /dev/null for stdio')
+    .option('--volume <spec>', VOLUME_HELP, collect).option('--mount <spec>', MOUNT_HELP, collect)
     .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file once it has started')
     .option('--selinux <mode>', 'auto (label the pod when SELinux is enabled), require (refuse to run unlabelled), off (only where the helper policy allows); default: the helper policy\'s');
-  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; detach?: boolean; uuidFileSave?: string }, c: Command) => {
+  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; detach?: boolean; uuidFileSave?: string; volume?: string[]; mount?: string[] }, c: Command) => {
     const g = globals(c);
     const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
     const apps = appsFrom(words, c);
-    const code = await runPod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), detach: Boolean(opts.detach), uuidFileSave: opts.uuidFileSave });
+    const code = await runPod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), detach: Boolean(opts.detach), uuidFileSave: opts.uuidFileSave, volumes: opts.volume, mounts: opts.mount });
     process.exitCode = code;
   });
 }

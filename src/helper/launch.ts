@@ -33,9 +33,30 @@ export interface LaunchSpec {
   selinuxLabel?: string;
   /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
   selinuxMountLabel?: string;
+  /** The pod's volumes: the helper's O_RDONLY fd of each source, passed as stage1's fds 7.. (run-volumes.ts). */
+  volumes?: LaunchVolume[];
+  /** Volumes mounted into the app. */
+  mounts?: { volume: string; readOnly: boolean; path: string }[];
   /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
   testProcDir?: string;
   testAttrFile?: string;
+}
+
+export interface LaunchVolume {
+  name: string;
+  fd: number;
+  readOnly: boolean;
+  recursive: boolean;
+}
+
+/** stage1's fd of the i-th volume (addon/stage1/spec.h SPEC_VOLUME_FD_MIN). */
+export const VOLUME_FD_BASE = 7;
+
+function volumeKeys(s: LaunchSpec): [string, string][] {
+  return [
+    ...(s.volumes ?? []).map((v, i): [string, string] => ['volume', `${VOLUME_FD_BASE + i} ${v.readOnly ? 'ro' : 'rw'} ${v.recursive ? 'rec' : 'one'} ${v.name}`]),
+    ...(s.mounts ?? []).map((m): [string, string] => ['mount', `${m.volume} ${m.readOnly ? 'ro' : 'rw'} ${m.path}`]),
+  ];
 }
 
 export function encodeSpec(s: LaunchSpec): Buffer {
@@ -50,6 +71,7 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...s.readonly.map((r): [string, string] => ['readonly', r]),
     ['seccomp', s.seccompFd === null ? '0' : '1'],
     ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
+    ...volumeKeys(s),
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
     ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
     ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
@@ -109,7 +131,9 @@ export interface PodHandle {
 export class LaunchError extends Error {}
 
 export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
-  return spawnStage1(stage1Fd, encodeSpec(spec), [spec.seccompFd ?? 'ignore', ...(spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : [])], stdio, ids);
+  const vols = spec.volumes ?? [];
+  const stateFds: (number | 'ignore')[] = spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : vols.length > 0 ? ['ignore', 'ignore'] : [];
+  return spawnStage1(stage1Fd, encodeSpec(spec), [spec.seccompFd ?? 'ignore', ...stateFds, ...vols.map((v) => v.fd)], stdio, ids);
 }
 
 /** ward enter: stage1 in enter mode; the handle's init is null (nothing new is pod init). */

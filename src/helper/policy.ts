@@ -30,10 +30,12 @@ export interface Grants {
   caps: Set<string>;
   /** Syscalls beyond the default seccomp profile the caller may retain. */
   seccompAllow: Set<string>;
+  /** Host volume sources the caller may mount (path prefixes by segment, "*": any). */
+  hostVolumes: Set<string>;
 }
 
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set() };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set(), hostVolumes: new Set() };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
@@ -42,6 +44,7 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
     g.allowUnverified ||= grant.allowUnverified;
     grant.caps.forEach((c) => g.caps.add(c));
     grant.seccompAllow.forEach((c) => g.seccompAllow.add(c));
+    grant.hostVolumes?.forEach((p) => g.hostVolumes.add(p));
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
@@ -50,6 +53,7 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
   if (own?.caps) g.caps = new Set(own.caps);
   if (own?.seccompAllow) g.seccompAllow = new Set(own.seccompAllow);
+  if (own?.hostVolumes) g.hostVolumes = new Set(own.hostVolumes);
   return g;
 }
 

@@ -1,8 +1,8 @@
 // Relabelling a host volume for a pod, on request only (podman's :z and :Z): "shared" gives the
 // content the container file type at s0, which every pod may use; "private" gives it the pod's
-// own file label, so only that pod can. Wired into `ward run` once volumes exist; the intended
-// syntax is rkt's volume flag with one more key:
-//   --volume NAME,kind=host,source=/path[,readOnly=true][,relabel=shared|private]
+// own file label, so only that pod can. `ward run` asks for it with rkt's volume flag and one
+// more key (src/pod/volume-args.ts, src/helper/verbs/run-volumes.ts):
+//   --volume NAME,kind=host,source=/path[,readOnly=true][,selinuxRelabel=shared|private]
 //
 // Relabelling as root is a way to take files from other users or from the system, so it is
 // refused for system paths (and everything inside the system trees), for the helper's own state,
@@ -85,21 +85,31 @@ export async function relabelVolume(source: string, mode: RelabelMode, podFileLa
     throw new HelperError('EDENIED', `cannot relabel ${source}: ${(e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'not a directory' : (e as Error).message}`);
   }
   try {
-    const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    const why = relabelRefusal(real, ctx);
-    if (why) throw new HelperError('EDENIED', `refusing to relabel ${source}: ${why}`);
-    const st = fs.fstatSync(fd);
-    if (st.uid !== ctx.uid) throw new HelperError('EDENIED', `refusing to relabel ${source}: it is owned by uid ${st.uid}, not by you`);
-    const ownsIt = (s: fs.Stats): boolean => s.uid === ctx.uid || (s.uid >= ctx.subIds.uid.base && s.uid < ctx.subIds.uid.base + ctx.subIds.uid.count);
-    const check = (s: fs.Stats, where: string): void => {
-      if (!ownsIt(s)) throw new HelperError('EDENIED', `refusing to relabel ${source}: ${where} is owned by uid ${s.uid}, neither you nor your subordinate ids`);
-    };
-    // Check everything first, so a refusal leaves the volume as it was; the labelling walk
-    // checks again (the caller may change the tree in between).
-    const label = volumeLabel(mode, podFileLabel);
-    await labelTree(fd, label, { check, dryRun: true });
-    return await labelTree(fd, label, { check });
+    return await relabelVolumeFd(fd, source, mode, podFileLabel, ctx);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Relabels the directory `fd` (a volume source the helper opened with the caller's credentials;
+ * `source` names it in messages). The rules are checked against what the fd is, by the kernel's
+ * name for it; entries below are reached through fds only (label-tree.ts).
+ */
+export async function relabelVolumeFd(fd: number, source: string, mode: RelabelMode, podFileLabel: string, ctx: RelabelContext): Promise<WalkResult> {
+  const st = fs.fstatSync(fd);
+  if (!st.isDirectory()) throw new HelperError('EDENIED', `cannot relabel ${source}: not a directory`);
+  const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  const why = relabelRefusal(real, ctx);
+  if (why) throw new HelperError('EDENIED', `refusing to relabel ${source}: ${why}`);
+  if (st.uid !== ctx.uid) throw new HelperError('EDENIED', `refusing to relabel ${source}: it is owned by uid ${st.uid}, not by you`);
+  const ownsIt = (s: fs.Stats): boolean => s.uid === ctx.uid || (s.uid >= ctx.subIds.uid.base && s.uid < ctx.subIds.uid.base + ctx.subIds.uid.count);
+  const check = (s: fs.Stats, where: string): void => {
+    if (!ownsIt(s)) throw new HelperError('EDENIED', `refusing to relabel ${source}: ${where} is owned by uid ${s.uid}, neither you nor your subordinate ids`);
+  };
+  // Check everything first, so a refusal leaves the volume as it was; the labelling walk
+  // checks again (the caller may change the tree in between).
+  const label = volumeLabel(mode, podFileLabel);
+  await labelTree(fd, label, { check, dryRun: true });
+  return await labelTree(fd, label, { check });
 }

@@ -165,6 +165,8 @@ export interface Addon {
   pidfdSendSignal(pidfd: number, signo: number): boolean;
   /** A read-only, nosuid, nodev, noexec overlay of the lower dirs ("top:...:bottom"), detached (in no mount table); its fd. */
   detachedOverlay(lowerdir: string): number;
+  /** Opens a directory or regular file O_RDONLY with the caller's fs ids and groups (addon/src/open-as.cc); throws with code = errno name or EBADTYPE. */
+  openAs(path: string, uid: number, gid: number, groups: number[]): number;
   /**
    * Creates path (relative to the cwd; O_EXCL, never through a symlink) with data, ids (uid < 0:
    * the creator's, setuid and setgid dropped), mode and mtime (seconds), in one call. Returns 0,

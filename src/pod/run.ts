@@ -17,6 +17,7 @@ import { defaultAppName, needsIdLookup, podAppsBody, type PodApp } from './app-r
 import { HelperClient } from './client';
 import { sealImage } from './seal';
 import { ensureTree } from '../image/tree';
+import { mountsFor, parseMount, parseVolumes } from './volume-args';
 
 export interface RunOptions {
   /** The apps, as src/pod/app-args.ts parsed them from the command line. */
@@ -37,6 +38,9 @@ export interface RunOptions {
   detach?: boolean;
   /** --uuid-file-save: write the pod's uuid here once it is known. */
   uuidFileSave?: string;
+  /** --volume and --mount as given (volume-args.ts). */
+  volumes?: string[];
+  mounts?: string[];
 }
 
 /**
@@ -59,6 +63,8 @@ export async function runPod(opts: RunOptions): Promise<number> {
 }
 
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
+  const volumes = parseVolumes(opts.volumes ?? []);
+  (opts.mounts ?? []).forEach(parseMount);
   const store = new Store(opts.storeDir);
   store.init();
   const fetched: { rec: ImageRecord; signer: ImageRef['signer']; app: AppArgs }[] = [];
@@ -74,7 +80,8 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
     const manifest = rec.manifest as ImageManifest;
     // Names are looked up in the image's own rendered tree, only when a name is given.
     const rootfs = needsIdLookup(manifest, app.flags) ? path.join((await ensureTree(store, rec)).dir, 'rootfs') : undefined;
-    const spec = appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) });
+    const mounts = mountsFor(manifest, volumes, opts.mounts ?? []);
+    const spec = { ...appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) }), ...(mounts.length ? { mounts } : {}) };
     const name = spec.name ?? defaultAppName(manifest.name);
     if (names.has(name)) throw new WardError('EUSAGE', `two apps of this pod are named '${name}'; give each image its own --name`);
     names.add(name);
@@ -83,7 +90,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
       else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);

@@ -4,7 +4,7 @@
 // whether stage1 still holds the pod's lock (rkt's model, REFERENCE §5).
 import { z } from 'zod';
 import { AppcPodManifest } from './appc-pod';
-import { AppSpec, ImageRef, PodUuid, TreeDigest } from './protocol';
+import { AppSpec, ImageRef, MAX_VOLUMES, PodUuid, TreeDigest, Volume } from './protocol';
 import { PodLabels, RunSelinuxMode } from './selinux';
 
 /** A process named by pid and its start time (/proc/<pid>/stat field 22): a reused pid does not match. */
@@ -21,6 +21,8 @@ export const PodRecord = z.strictObject({
   started: z.iso.datetime().nullable(),
   apps: z.array(PodApp).min(1).max(64),
   hostname: z.string().min(1).max(63),
+  /** The pod's volumes as asked for (absent: none); sources are opened when it starts. */
+  volumes: z.array(Volume).max(MAX_VOLUMES).optional(),
   /** What the caller asked for (absent: the helper policy's mode), applied when the pod starts. */
   selinuxMode: RunSelinuxMode.nullable(),
   /** The pod's labels once it has started, or null when it runs unlabelled. */

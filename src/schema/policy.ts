@@ -6,6 +6,12 @@ import { PolicyTpm } from './tpm-policy';
 import { PolicySelinux } from './selinux';
 import { CapName, SyscallName } from './app-security';
 
+/** "*", or an absolute path without ".", ".." or empty components (a prefix by whole segments). */
+export const HostVolumeGrant = z.union([
+  z.literal('*'),
+  z.string().max(4096).regex(/^(\/[^/\u0000]+)+$/, 'must be "*" or an absolute path').refine((p) => p.split('/').every((c) => c !== '.' && c !== '..'), 'must not contain "." or ".." components'),
+]);
+
 export const Grant = z.strictObject({
   verbs: z.array(z.enum(VERBS)),
   insecureOptions: z.array(InsecureOption).default([]),
@@ -15,6 +21,8 @@ export const Grant = z.strictObject({
   caps: z.array(CapName).default([]),
   /** Syscalls members may keep beyond what the default seccomp profile allows (--seccomp mode=retain). Absent: none. */
   seccompAllow: z.array(SyscallName).max(1024).default([]),
+  /** Host volumes members may mount: absolute path prefixes, by whole path segments, or "*" for any. Absent: none. */
+  hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
 });
 
 /**
@@ -27,6 +35,7 @@ export const UserGrant = z.strictObject({
   allowUnverified: z.boolean().optional(),
   caps: z.array(CapName).optional(),
   seccompAllow: z.array(SyscallName).max(1024).optional(),
+  hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
 });
 
 export const HelperPolicy = z.strictObject({

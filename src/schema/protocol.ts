@@ -32,6 +32,33 @@ export const Hostname = z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([a-zA-Z0-9
 export const InsecureOption = z.enum(['image']);
 export type InsecureOption = z.infer<typeof InsecureOption>;
 
+/** Volumes (appc Volume, plus ward's relabel request); the helper checks every field against policy. */
+export const MAX_VOLUMES = 8;
+export const VolumeName = z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an appc ACName (lower-case alphanumerics joined by single dashes)');
+export const HostVolume = z.strictObject({
+  name: VolumeName,
+  kind: z.literal('host'),
+  source: PodPath,
+  readOnly: z.boolean().optional(),
+  /** Default true: submounts of the source come along (as binds always are in ward). */
+  recursive: z.boolean().optional(),
+  /** podman's :z (shared: the container file type at s0) and :Z (private: the pod's own label). */
+  selinuxRelabel: z.enum(['shared', 'private']).optional(),
+});
+export const EmptyVolume = z.strictObject({
+  name: VolumeName,
+  kind: z.literal('empty'),
+  readOnly: z.boolean().optional(),
+  /** Defaults 0755, 0, 0 (appc): ids inside the pod. */
+  mode: z.number().int().min(0).max(0o7777).optional(),
+  uid: Id.optional(),
+  gid: Id.optional(),
+});
+export const Volume = z.discriminatedUnion('kind', [HostVolume, EmptyVolume]);
+export type Volume = z.infer<typeof Volume>;
+export const VolumeMount = z.strictObject({ volume: VolumeName, path: PodPath, readOnly: z.boolean().optional() });
+export type VolumeMount = z.infer<typeof VolumeMount>;
+
 export const AppSpec = z.strictObject({
   exec: z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(1024)
     .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name'),
@@ -47,6 +74,8 @@ export const AppSpec = z.strictObject({
   seccomp: AppSeccomp.optional(),
   /** appc supplementaryGIDs; absent: none. */
   supplementaryGids: z.array(Id).max(64).optional(),
+  /** Volumes of the pod mounted into this app (volume-args.ts); absent: none. */
+  mounts: z.array(VolumeMount).max(MAX_VOLUMES).optional(),
 });
 
 export const ImageRef = z.strictObject({
@@ -69,6 +98,8 @@ export const RunRequest = z.strictObject({
   image: ImageRef,
   app: AppSpec,
   hostname: Hostname.optional(),
+  /** The pod's volumes (names unique); each app's AppSpec.mounts names them. */
+  volumes: z.array(Volume).max(MAX_VOLUMES).optional(),
   insecureOptions: z.array(InsecureOption).max(8),
   /** --selinux: absent means the helper policy's mode. */
   selinux: RunSelinuxMode.optional(),

@@ -23,6 +23,7 @@ import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 import { appCaps } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
+import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
 
 export interface RunContext {
   helper: Helper;
@@ -80,8 +81,10 @@ function podManifest(name: string, req: PodRequest): AppcPodManifest {
         environment: req.app.environment,
         ...(req.app.supplementaryGids?.length ? { supplementaryGIDs: req.app.supplementaryGids } : {}),
       },
+      ...(req.app.mounts?.length ? { mounts: req.app.mounts } : {}),
     }],
     volumes: [],
+    ...manifestVolumes(req.volumes),
     isolators: [],
     annotations: [],
     ports: [],
@@ -92,6 +95,7 @@ function podManifest(name: string, req: PodRequest): AppcPodManifest {
 export function prepare(ctx: RunContext, req: PodRequest): string {
   const { helper, conn } = ctx;
   authorize(ctx, req);
+  checkPodVolumes(req.volumes, [req.app], ctx.grants, helper.opts.state.root);
   const lower = helper.opts.state.tree(conn.peer.uid, req.tree);
   let lowerStat: fs.Stats;
   try {
@@ -121,6 +125,7 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
       started: null,
       apps: [{ name, image: req.image, tree: req.tree, spec: req.app }],
       hostname: req.hostname ?? `ward-${uuid}`,
+      ...(req.volumes?.length ? { volumes: req.volumes } : {}),
       selinuxMode: req.selinux ?? null,
       selinux: null,
       measured: null,
@@ -151,6 +156,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
   const store = helper.opts.state.podStore;
   let pod: PodHandle | null = null;
   let sel: PodSelinux | null = null;
+  let vols: PodVolumes | null = null;
   let lockFd: number | null = null;
   let statusFd: number | null = null;
   let dir: string | null = null;
@@ -181,6 +187,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     const upper = path.join(dir, 'upper');
     const work = path.join(dir, 'work');
     sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
+    vols = await openPodVolumes({ peer: conn.peer, grants: ctx.grants, stateDir: helper.opts.state.root, ids }, dir, rec.volumes, app.spec, sel.labels);
     statusFd = store.openStatus(dir);
     const caps = appCaps(app.spec, ctx.grants);
     const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, ctx.grants);
@@ -206,12 +213,14 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         seccompFd: bpfFd,
         stateFds: { lock: lockFd, status: statusFd },
         ...sel.launch,
+        ...vols.launch,
       };
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
       measured = await measurePodStart(helper, { uuid, image: app.image, tree: app.tree, spec, ids });
       pod = launch(helper.opts.stage1Fd, spec, stdio, ids);
     } finally {
       fs.closeSync(bpfFd);
+      vols.close();
       closeFds(stdio);
       stdioOpen = false;
       // stage1 holds the lock and the status file from here; our copies go.
@@ -241,7 +250,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       init: pod.init,
     });
     crashPoint('started');
-    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''}`);
+    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${describeVolumes(rec.volumes)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
       conn.close();
@@ -259,6 +268,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     process.stderr.write(`ward-helper: run: ${(e as Error).stack}\n`);
     throw new HelperError('EINTERNAL', `run failed: ${(e as Error).message}`);
   } finally {
+    vols?.close();
     if (statusFd !== null) fs.closeSync(statusFd);
     if (lockFd !== null) fs.closeSync(lockFd);
     // A foreground pod ends with its connection (kill -9 of the frontend included).
