@@ -26,22 +26,36 @@ export interface Grants {
   verbs: Set<Verb>;
   insecure: Set<InsecureOption>;
   allowUnverified: boolean;
+  /** CNI networks by name, or every network ('*'); empty: none. */
+  networks: Set<string> | '*';
+  hostNetwork: boolean;
+  /** Host ports that may be forwarded into pods. */
+  ports: 'none' | 'unprivileged' | 'any';
 }
 
+const PORT_RANK = { none: 0, unprivileged: 1, any: 2 } as const;
+
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, networks: new Set(), hostNetwork: false, ports: 'none' };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
     grant.verbs.forEach((v) => g.verbs.add(v));
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
+    if (grant.networks === '*' || g.networks === '*') g.networks = '*';
+    else grant.networks?.forEach((n) => (g.networks as Set<string>).add(n));
+    g.hostNetwork ||= grant.hostNetwork ?? false;
+    if (grant.ports && PORT_RANK[grant.ports] > PORT_RANK[g.ports]) g.ports = grant.ports;
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
   if (own?.verbs) g.verbs = new Set(own.verbs);
   if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
+  if (own?.networks !== undefined) g.networks = own.networks === '*' ? '*' : new Set(own.networks);
+  if (own?.hostNetwork !== undefined) g.hostNetwork = own.hostNetwork;
+  if (own?.ports !== undefined) g.ports = own.ports;
   return g;
 }
 

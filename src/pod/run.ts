@@ -12,6 +12,8 @@ import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
+import { parseDns, parseNet, parsePorts } from './net-args';
+import { isolatorsFor } from './isolator-args';
 
 export interface RunOptions {
   image: string;
@@ -30,6 +32,15 @@ export interface RunOptions {
   detach?: boolean;
   /** --uuid-file-save: write the pod's uuid here once it is known. */
   uuidFileSave?: string;
+  /** --net, --port, --dns, --dns-search, --dns-opt (src/pod/net-args.ts). */
+  net?: string[];
+  ports?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOpt?: string[];
+  /** --memory, --cpu (src/pod/isolator-args.ts). */
+  memory?: string;
+  cpu?: string;
 }
 
 /**
@@ -52,6 +63,8 @@ export async function runPod(opts: RunOptions): Promise<number> {
 }
 
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
+  const net = parseNet(opts.net);
+  const dns = parseDns(opts);
   const store = new Store(opts.storeDir);
   store.init();
   let rec = await fetchImage(store, opts.image, { pullPolicy: opts.pullPolicy ?? 'new', insecure: new Set(opts.insecureOptions), signer: 'unverified', config: opts.config });
@@ -59,10 +72,13 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   if (!rec.sealed) rec = { ...rec, sealed: await sealImage(store, rec, opts.socketPath) };
   for (let attempt = 0; ; attempt++) {
     const manifest = rec.manifest as ImageManifest;
-    const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
+    const isolators = isolatorsFor(manifest, opts);
+    const app = { ...appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app'), ...(isolators ? { isolators } : {}) };
+    const ports = parsePorts(opts.ports, manifest);
+    const netFields = { ...(net ? { net } : {}), ...(ports.length ? { ports } : {}), ...dns };
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
       else client.send({ verb: 'run', ...body }, [0, 1, 2]);

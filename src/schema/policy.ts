@@ -10,6 +10,12 @@ export const Grant = z.strictObject({
   insecureOptions: z.array(InsecureOption).default([]),
   /** Unverified images may run (with --insecure-options=image) for members. */
   allowUnverified: z.boolean().default(false),
+  /** CNI networks members may join by name ("*": any the helper knows). Absent: none (pods run with --net=none). */
+  networks: z.union([z.array(z.string().min(1).max(63)), z.literal('*')]).optional(),
+  /** --net=host: share the host's network namespace. Absent: refused. */
+  hostNetwork: z.boolean().optional(),
+  /** --port: "unprivileged" forwards host ports >= 1024 only, "any" every port. Absent: no forwarding. */
+  ports: z.enum(['unprivileged', 'any']).optional(),
 });
 
 /**
@@ -20,6 +26,9 @@ export const UserGrant = z.strictObject({
   verbs: z.array(z.enum(VERBS)).optional(),
   insecureOptions: z.array(InsecureOption).optional(),
   allowUnverified: z.boolean().optional(),
+  networks: z.union([z.array(z.string().min(1).max(63)), z.literal('*')]).optional(),
+  hostNetwork: z.boolean().optional(),
+  ports: z.enum(['unprivileged', 'any']).optional(),
 });
 
 export const HelperPolicy = z.strictObject({
