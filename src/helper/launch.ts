@@ -129,8 +129,8 @@ export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, numbe
 }
 
 /** ward enter: stage1 in enter mode; the handle's init is null (nothing new is pod init). */
-export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number]): PodHandle {
-  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null);
+export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number], hooks: LaunchHooks = {}): PodHandle {
+  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null, hooks);
 }
 
 function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null, hooks: LaunchHooks = {}): PodHandle {

@@ -52,6 +52,20 @@ export function placeSupervisor(h: PodCgroupHandle, pid: number): void {
   h.cg.addPid('supervisor', pid);
 }
 
+/**
+ * ward enter: the entering stage1 into the app's leaf before it forks, so the command counts
+ * against the pod's limits as the app does. A pod made before cgroups has none: nothing to join.
+ */
+export function placeEntered(setup: CgroupSetup, uuid: string, app: string, pid: number): void {
+  const cg = PodCgroups.of(setup.layout, setup.parent, uuid);
+  if (!cg.leaves.includes(appLeaf(app))) return;
+  try {
+    cg.addPid(appLeaf(app), pid);
+  } catch (e) {
+    throw new HelperError('ELAUNCH', `cannot place the entered command in pod ${uuid}'s cgroup: ${(e as Error).message}`);
+  }
+}
+
 /** Keeps the OOM kills each app's leaf counted (status shows them after the cgroups are gone), then removes the cgroups. */
 export async function tearDownCgroups(setup: CgroupSetup, uuid: string, podDir: string | null): Promise<void> {
   const cg = PodCgroups.of(setup.layout, setup.parent, uuid);
