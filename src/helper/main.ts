@@ -16,6 +16,7 @@ import { helperDigest } from './tpm/self-digest';
 import { checkTarget } from './tpm/target';
 import { hostLayout } from './cgroup/layout';
 import { checkParent } from './cgroup/pod-cgroups';
+import { tearDownExited } from './verbs/run-teardown';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
 const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FILE] [--profiles-dir DIR]
@@ -179,6 +180,8 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal(`cannot listen on ${socketPath}: ${(e as Error).message}`);
   }
+  // Networks and cgroups of pods that exited while no helper ran go now (gc would too).
+  void tearDownExited(helper);
   process.stderr.write(`ward-helper: listening on ${activated === null ? socketPath : 'the socket systemd passed'} (state ${state.root}, policy ${policyFile}, stage1 sha256:${stage1.sha256})\n`);
   const stop = () => {
     // Running pods can hold the server open: anchor the audit head after a second at most.

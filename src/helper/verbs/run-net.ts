@@ -77,7 +77,8 @@ function podNetDir(setup: NetSetup, uuid: string): string {
  * networks and writes its /etc/hosts and /etc/resolv.conf. On failure undoes the network and throws.
  */
 export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid: string; plan: PodNetwork; pid: number; upper: string; lower: string; hostname: string }): Promise<void> {
-  const { plan } = o;
+  // Policy as it is now: a grant withdrawn since prepare refuses the start.
+  const plan = planPodNetwork(setup, grants, o.plan);
   const networks = plan.net.mode === 'cni' ? resolveNetworks(plan.net, netGrant(grants), networkCatalog(setup.netDir, setup.ipamDir)) : [];
   let attached: Awaited<ReturnType<typeof setUpPodNetwork>> = [];
   if (networks.length > 0) {

@@ -29,3 +29,12 @@ export async function tearDownOrphans(helper: Helper): Promise<void> {
     if (!helper.opts.state.podStore.find(uuid)) await tearDownPod(helper, uuid).catch(() => undefined);
   }
 }
+
+/** At the helper's start: pods that exited while no helper was there to see it. */
+export async function tearDownExited(helper: Helper): Promise<void> {
+  const store = helper.opts.state.podStore;
+  for (const p of store.all()) {
+    if ((p.where === 'run' || p.where === 'exited-garbage') && !store.isLocked(p.dir)) await tearDownPod(helper, p.uuid).catch(() => undefined);
+  }
+  await tearDownOrphans(helper);
+}
