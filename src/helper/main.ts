@@ -31,7 +31,8 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --default-net NAME   the network of a pod run without --net, where policy grants it (default
                        "default"; none: pods get a network only when they ask)
   --cgroup-parent P    where pods' cgroups go in each hierarchy (default ward)
-  --pids-max N         the pids limit of every pod (default 4096; 0: none)
+  --pids-max N         the pids limit of every pod (default 0: none; a pod gets cgroups only
+                       when it has a limit: this one, or its apps' --memory and --cpu)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
   --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
   --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
         'cni-path': { type: 'string', default: '/usr/lib/cni' },
         'default-net': { type: 'string', default: 'default' },
         'cgroup-parent': { type: 'string', default: 'ward' },
-        'pids-max': { type: 'string', default: '4096' },
+        'pids-max': { type: 'string', default: '0' },
         'test-exec-label': { type: 'boolean' },
         'test-proc-dir': { type: 'string' },
         'test-attr-file': { type: 'string' },

@@ -1,12 +1,16 @@
 // --net, --port, --dns, --dns-search and --dns-opt of run and prepare, as rkt spells them, into
 // the request's fields. The helper checks every one against its policy again; what is checked
 // here is what only the frontend can know (the image's port names) and plain syntax.
-import net from 'node:net';
 import { WardError } from '../image/errors';
 import type { ImageManifest } from '../schema/aci';
-import { AppcPort } from '../schema/appc-app';
+import type { AppcPort } from '../schema/appc-app';
 import type { PortMapping } from '../schema/cni';
 import type { NetRequest, RunRequest } from '../schema/protocol';
+
+/** node:net only when an address is given: `ward run` does not load it otherwise (start-up cost). */
+function ipVersion(s: string): number {
+  return (require('node:net') as typeof import('node:net')).isIP(s);
+}
 
 const NET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -28,15 +32,18 @@ export function parseNet(values: string[] | undefined): NetRequest | undefined {
   return { mode: 'cni', networks: names };
 }
 
-/** The image's ports (app.ports), checked as appc defines them. */
+/**
+ * The image's ports (app.ports), with the fields --port uses checked as appc defines them (by
+ * hand: `ward run` does not load zod, a start-up cost; the image was checked when fetched).
+ */
 function imagePorts(manifest: ImageManifest): AppcPort[] {
-  const out: AppcPort[] = [];
-  for (const p of manifest.app?.ports ?? []) {
-    const r = AppcPort.safeParse(p);
-    if (!r.success) throw new WardError('EIMAGE', `image ${manifest.name} has a malformed port: ${r.error.issues[0]?.message}`);
-    out.push(r.data);
-  }
-  return out;
+  return (manifest.app?.ports ?? []).map((p) => {
+    const q = p as Partial<AppcPort> | null;
+    const ok = typeof q === 'object' && q !== null && typeof q.name === 'string' && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(q.name) && typeof q.protocol === 'string' &&
+      Number.isInteger(q.port) && q.port! >= 1 && q.port! <= 65535 && (q.count === undefined || (Number.isInteger(q.count) && q.count >= 1));
+    if (!ok) throw new WardError('EIMAGE', `image ${manifest.name} has a malformed port (appc: name, protocol, port 1-65535)`);
+    return q as AppcPort;
+  });
 }
 
 /** --port NAME:[HOSTIP:]HOSTPORT, NAME one of the image's ports, resolved to its port and protocol. */
@@ -52,7 +59,7 @@ export function parsePorts(values: string[] | undefined, manifest: ImageManifest
     const protocol = port.protocol.toLowerCase();
     if (protocol !== 'tcp' && protocol !== 'udp') throw new WardError('EUSAGE', `--port ${v}: the image's port '${name}' is ${port.protocol}; only tcp and udp ports can be forwarded`);
     if ((port.count ?? 1) !== 1) throw new WardError('EUSAGE', `--port ${v}: the image's port '${name}' is a range of ${port.count}; only single ports can be forwarded`);
-    if (hostIP !== undefined && !net.isIPv4(hostIP)) throw new WardError('EUSAGE', `--port ${v}: '${hostIP}' is not an IPv4 address`);
+    if (hostIP !== undefined && ipVersion(hostIP) !== 4) throw new WardError('EUSAGE', `--port ${v}: '${hostIP}' is not an IPv4 address`);
     const hp = Number(hostPort);
     if (hp < 1 || hp > 65535) throw new WardError('EUSAGE', `--port ${v}: host port ${hp} is out of range (1-65535)`);
     return { hostPort: hp, containerPort: port.port, protocol, hostIP: hostIP ?? '' };
@@ -64,7 +71,7 @@ export function parseDns(o: { dns?: string[]; dnsSearch?: string[]; dnsOpt?: str
   const out: Pick<RunRequest, 'dns' | 'dnsSearch' | 'dnsOptions'> = {};
   const list = (vs: string[] | undefined) => (vs ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const dns = list(o.dns);
-  for (const d of dns) if (!net.isIP(d)) throw new WardError('EUSAGE', `--dns ${d}: not an IP address (give the name server's address)`);
+  for (const d of dns) if (ipVersion(d) === 0) throw new WardError('EUSAGE', `--dns ${d}: not an IP address (give the name server's address)`);
   const search = list(o.dnsSearch);
   for (const d of search) if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/.test(d) || d.length > 253) throw new WardError('EUSAGE', `--dns-search ${d}: not a domain name`);
   const opts = list(o.dnsOpt);

@@ -195,6 +195,7 @@ describe('pods on CNI networks', () => {
   test('stop and gc leave no veth, rule, pin or cgroup', async () => {
     const uuid = await detach(['--net=default'], 'sleep 60');
     assert.notDeepEqual(netLeftovers(env, [uuid]).links, [], 'the pod\'s host side exists while it runs');
+    assert.deepEqual(netLeftovers(env, [uuid]).cgroups, [], 'a pod without limits gets no cgroup (the helper runs without --pids-max here)');
     assert.equal((await ward(['stop', uuid])).code, 0);
     await statusOf(uuid, true);
     await gcLeavesNothing();

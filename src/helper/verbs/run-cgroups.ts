@@ -24,6 +24,15 @@ function appLeaf(name: string): Leaf {
   return `app-${name}`;
 }
 
+/**
+ * Whether the pod gets cgroups: when it has a limit (an app's isolators, or the helper's pids
+ * limit). Placing a process in a cgroup on a v1 hierarchy waits for an RCU grace period
+ * (cgroup_threadgroup_rwsem), milliseconds per pod: a pod without limits does not pay for it.
+ */
+export function wantsCgroups(setup: CgroupSetup, rec: PodRecord): boolean {
+  return setup.pidsMax !== null || rec.apps.some((a) => a.spec.isolators?.memory !== undefined || a.spec.isolators?.cpu !== undefined);
+}
+
 export interface PodCgroupHandle {
   cg: PodCgroups;
   /** The app leaf's cgroup.procs, one per hierarchy, for stage1's fds 7+. Close after the launch. */

@@ -22,7 +22,7 @@ import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 import { netWaits, planPodNetwork, startPodNetwork } from './run-net';
-import { makePodCgroups, placeSupervisor, type PodCgroupHandle } from './run-cgroups';
+import { makePodCgroups, placeSupervisor, wantsCgroups, type PodCgroupHandle } from './run-cgroups';
 import { tearDownPod } from './run-teardown';
 
 export interface RunContext {
@@ -181,7 +181,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     const work = path.join(dir, 'work');
     sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
     statusFd = store.openStatus(dir);
-    cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
+    if (wantsCgroups(helper.opts.cgroups, rec)) cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
     crashPoint('cgroups-made');
     const netWait = netWaits(rec.network);
     const profile = helper.opts.seccomp;
@@ -205,7 +205,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
         stateFds: { lock: lockFd, status: statusFd },
-        cgroupFds: cgroups.appFds,
+        ...(cgroups ? { cgroupFds: cgroups.appFds } : {}),
         ...(netWait ? { netWait } : {}),
         ...(rec.network?.net.mode === 'host' ? { netHost: true } : {}),
         ...sel.launch,
@@ -213,9 +213,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
       measured = await measurePodStart(helper, { uuid, image: app.image, tree: app.tree, spec, ids });
       const cg = cgroups;
-      pod = launch(helper.opts.stage1Fd, spec, stdio, ids, { placed: (pid) => placeSupervisor(cg, pid) });
+      pod = launch(helper.opts.stage1Fd, spec, stdio, ids, cg ? { placed: (pid) => placeSupervisor(cg, pid) } : {});
     } finally {
-      for (const fd of cgroups.appFds) fs.closeSync(fd);
+      for (const fd of cgroups?.appFds ?? []) fs.closeSync(fd);
       fs.closeSync(bpfFd);
       closeFds(stdio);
       stdioOpen = false;
