@@ -201,8 +201,10 @@ describe('pods on CNI networks', () => {
     await gcLeavesNothing();
   });
 
+  // --memory in what follows: the pod has cgroups too, which must go as well.
   test('kill -9 of ward-stage1: gc leaves nothing', async () => {
-    const uuid = await detach(['--net=default'], 'sleep 60');
+    const uuid = await detach(['--net=default', '--memory=64M'], 'sleep 60');
+    assert.notDeepEqual(netLeftovers(env, [uuid]).cgroups, [], 'a pod with a limit has cgroups');
     const s = await statusOf(uuid);
     process.kill(s.pid!, 'SIGKILL');
     await statusOf(uuid, true);
@@ -210,7 +212,7 @@ describe('pods on CNI networks', () => {
   });
 
   test('kill -9 of the frontend of a foreground pod: gc leaves nothing', async () => {
-    const r = await ward(['run', '--insecure-options=image', '--net=default', aci, '--', '-c', 'echo ready; sleep 60'], {
+    const r = await ward(['run', '--insecure-options=image', '--net=default', '--memory=64M', aci, '--', '-c', 'echo ready; sleep 60'], {
       onSpawn: (c) => c.stdout!.once('data', () => c.kill('SIGKILL')),
     });
     assert.equal(r.signal, 'SIGKILL');
@@ -219,18 +221,18 @@ describe('pods on CNI networks', () => {
   });
 
   test('kill -9 of the helper while a networked pod runs: after a restart, stop and gc leave nothing', async () => {
-    await detach(['--net=default'], 'sleep 60');
+    await detach(['--net=default', '--memory=64M'], 'sleep 60');
     await env.killHelper();
     await start();
     await gcLeavesNothing();
   });
 
   for (const step of ['run-renamed', 'cgroups-made', 'launched', 'net-attached', 'started']) {
-    test(`kill -9 of the helper at step ${step} of ward run --net=default: after a restart gc leaves nothing`, async () => {
+    test(`kill -9 of the helper at step ${step} of ward run --net=default --memory=64M: after a restart gc leaves nothing`, async () => {
       await env.killHelper();
       await start(`crash-at-${step}`);
       const helper = env.helperPid!;
-      const running = ward(['run', '--insecure-options=image', '--net=default', aci, '--', '-c', 'sleep 60']);
+      const running = ward(['run', '--insecure-options=image', '--net=default', '--memory=64M', aci, '--', '-c', 'sleep 60']);
       const dead = () => {
         try {
           return fs.readFileSync(`/proc/${helper}/stat`, 'utf8').includes(') Z ');
