@@ -6,6 +6,7 @@
 // kill -9 of the frontend, of ward-stage1 or of the helper at each step. The env's networks are
 // on subnets of its own (test/lib/env.ts).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -87,7 +88,8 @@ describe('pods on CNI networks', () => {
   before(async () => {
     const base = JSON.parse(fs.readFileSync(path.join(REPO, 'policies', 'helper.json'), 'utf8')) as Record<string, unknown>;
     policy = path.join(env.dir, 'policy.json');
-    fs.writeFileSync(policy, JSON.stringify(base), { mode: 0o600 });
+    // User b alone may use the host's network namespace.
+    fs.writeFileSync(policy, JSON.stringify({ ...base, users: { 'ward-test-b': { hostNetwork: true } } }), { mode: 0o600 });
     const entries = EXTRA_APPLETS.map((a) => ({ name: `rootfs/bin/${a}`, type: 'symlink' as const, linkname: 'busybox' }));
     const manifest = manifestFor({}) as { app: Record<string, unknown> };
     manifest.app.ports = [{ name: 'greet', protocol: 'tcp', port: 8080 }];
@@ -160,6 +162,17 @@ describe('pods on CNI networks', () => {
     const noNet = await run(['--net=none', '--port', 'greet:8081'], 'true');
     assert.match(noNet.stderr, /^ward: --port needs a CNI network/);
     assert.deepEqual(env.podDirs(), before, 'nothing half-made');
+  });
+
+  test('--net=host with a grant: the host\'s interfaces, and a read-only /sys', async () => {
+    const r = await env.ward('b', ['run', '--insecure-options=image', '--net=host', aci, '--', '-c', 'ip -o link show; touch /sys/x 2>&1 || echo read-only']);
+    assert.equal(r.code, 0, r.stderr);
+    // The host's links come and go with other pods: its default route's device must be there.
+    const dev = /dev (\S+)/.exec(execFileSync('ip', ['route', 'show', 'default'], { encoding: 'utf8' }))?.[1] ?? 'lo';
+    const podLinks = r.stdout.split('\n').filter((l) => /^\d+: /.test(l)).map((l) => l.split(':')[1]!.trim().split('@')[0]!);
+    assert.ok(podLinks.includes(dev) && podLinks.includes('lo'), `${dev} in ${podLinks.join(' ')}`);
+    assert.match(r.stdout, /read-only/);
+    assert.equal((await env.ward('b', ['gc', '--grace-period=0s'])).code, 0);
   });
 
   test('--port: a forwarded port reaches the app\'s server from the host on 127.0.0.1', async () => {
