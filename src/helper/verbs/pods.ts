@@ -122,6 +122,16 @@ async function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodR
   return true;
 }
 
+/** gc's sweep: a pod whose network or cgroups cannot be undone now is kept for the next gc, the others go on. */
+async function sweepOrKeep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord): Promise<boolean> {
+  try {
+    return await sweep(helper, uuid, from, rec);
+  } catch (e) {
+    process.stderr.write(`ward-helper: gc: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
 export async function rm(helper: Helper, peer: Peer, uuid: string): Promise<void> {
   const store = helper.opts.state.podStore;
   const { found, rec } = locate(store, peer, uuid, 'remove');
@@ -155,7 +165,7 @@ export async function gc(helper: Helper, peer: Peer, req: GcRequest): Promise<{ 
       // Its network and cgroups go now, not after the grace period (the dir stays for status).
       await tearDownPod(helper, p.uuid).catch(() => undefined);
     }
-    if (p.where === 'prepared' && !req.markOnly && now - Date.parse(rec.created) >= req.expirePrepared * 1000 && (await sweep(helper, p.uuid, 'prepared', rec))) removed.push(p.uuid);
+    if (p.where === 'prepared' && !req.markOnly && now - Date.parse(rec.created) >= req.expirePrepared * 1000 && (await sweepOrKeep(helper, p.uuid, 'prepared', rec))) removed.push(p.uuid);
   }
   if (!req.markOnly) {
     for (const p of store.all()) {
@@ -168,7 +178,7 @@ export async function gc(helper: Helper, peer: Peer, req: GcRequest): Promise<{ 
       } catch {
         continue;
       }
-      if (Date.now() - mtime >= req.gracePeriod * 1000 && (await sweep(helper, p.uuid, 'exited-garbage', rec))) removed.push(p.uuid);
+      if (Date.now() - mtime >= req.gracePeriod * 1000 && (await sweepOrKeep(helper, p.uuid, 'exited-garbage', rec))) removed.push(p.uuid);
     }
     await tearDownOrphans(helper);
   }
