@@ -268,8 +268,8 @@ async function main(): Promise<void> {
       }
     };
 
-    const wardArgv = [...asUser, process.execPath, WARD, '--dir', env.storeDir('a'), '--helper-socket', env.socket, 'run', '--insecure-options=image', aci];
-    const wardTpmArgv = [...asUser, process.execPath, WARD, '--dir', envTpm.storeDir('a'), '--helper-socket', envTpm.socket, 'run', '--insecure-options=image', aci];
+    const wardArgv = [...asUser, process.execPath, WARD, '--dir', env.storeDir('a'), '--helper-socket', env.socket, 'run', '--insecure-options=image', '--net=none', aci];
+    const wardTpmArgv = [...asUser, process.execPath, WARD, '--dir', envTpm.storeDir('a'), '--helper-socket', envTpm.socket, 'run', '--insecure-options=image', '--net=none', aci];
     const userEnvTpm = { PATH: PATH_ENV, HOME: path.join(envTpm.dir, 'users', user) };
     const contenders: Contender[] = [
       { name: '/bin/true', note: 'direct, as root', spawner: host, job: () => ({ argv: ['/bin/true'] }), samples: [] },
@@ -300,7 +300,7 @@ async function main(): Promise<void> {
         job: () => ({ argv: ['systemd-nspawn', '-D', nspawnRoot, '--private-network', '--quiet', '--register=no', '--keep-unit', '/bin/true'] }),
         samples: [],
       },
-      { name: 'ward run', note: `\`ward run --insecure-options=image ACI\` as ${user} (setpriv), sealed image, private helper; pid, net, ipc, uts, mount, cgroup, user namespaces; overlay over the sealed tree; seccomp; no cgroup of its own`, spawner: host, job: () => ({ argv: wardArgv, env: userEnv }), samples: [] },
+      { name: 'ward run', note: `\`ward run --insecure-options=image --net=none ACI\` as ${user} (setpriv), sealed image, private helper; pid, net, ipc, uts, mount, cgroup, user namespaces; overlay over the sealed tree; seccomp; a cgroup per pod and app (pids limit)`, spawner: host, job: () => ({ argv: wardArgv, env: userEnv }), samples: [] },
       { name: 'ward run, measured', note: 'the same through a second private helper that measures the pod into the NV index of a swtpm on loopback before it launches it (helper policy tpm.require)', spawner: host, job: () => ({ argv: wardTpmArgv, env: userEnvTpm }), samples: [] },
     ];
     const crun = contenders.find((c) => c.name === 'crun run')!;

@@ -25,7 +25,7 @@ namespace ward {
 namespace {
 
 constexpr int kSyncFd = 3;
-constexpr int kMaxFds = 16;
+constexpr int kMaxFds = 24;
 constexpr int kPidfd = 3;  // P_PIDFD (Linux 5.4)
 
 Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
@@ -45,7 +45,7 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
   std::string argv0 = info[1].As<Napi::String>().Utf8Value();
   Napi::Array arr = info[2].As<Napi::Array>();
   if (arr.Length() <= kSyncFd || arr.Length() > kMaxFds) {
-    Napi::TypeError::New(env, "spawnMemfd: between 4 and 16 child fds").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "spawnMemfd: between 4 and 24 child fds").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::vector<int> fds(arr.Length());
@@ -63,13 +63,25 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
     }
     if (fds[i] > high) high = fds[i];
   }
-  // The memfd is reached as /proc/self/fd/execFd at exec: no child fd may take its number.
-  if (execFd < static_cast<int>(fds.size()) || fcntl(execFd, F_GETFD) < 0) {
-    Napi::TypeError::New(env, "spawnMemfd: execFd must be open and above the child's fds").ThrowAsJavaScriptException();
+  // The memfd is reached as /proc/self/fd/execFd at exec: no child fd may take its number, so
+  // one below them is used through a copy above them (closed again once spawned).
+  if (fcntl(execFd, F_GETFD) < 0) {
+    Napi::TypeError::New(env, "spawnMemfd: execFd must be open").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  int execCopy = -1;
+  if (execFd < static_cast<int>(fds.size())) {
+    execCopy = fcntl(execFd, F_DUPFD_CLOEXEC, kMaxFds);
+    if (execCopy < 0) return Fail(env, "copying the exec fd", errno);
+    execFd = execCopy;
+    if (execFd > high) high = execFd;
+  }
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return Fail(env, "socketpair", errno);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    int err = errno;
+    if (execCopy >= 0) close(execCopy);
+    return Fail(env, "socketpair", err);
+  }
   if (sv[0] > high) high = sv[0];
   if (sv[1] > high) high = sv[1];
   fds[kSyncFd] = sv[1];
@@ -81,6 +93,7 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
   if (rc != 0) {
     close(sv[0]);
     close(sv[1]);
+    if (execCopy >= 0) close(execCopy);
     return Fail(env, "posix_spawn_file_actions_init", rc);
   }
   rc = posix_spawnattr_init(&attr);
@@ -88,6 +101,7 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
     posix_spawn_file_actions_destroy(&fa);
     close(sv[0]);
     close(sv[1]);
+    if (execCopy >= 0) close(execCopy);
     return Fail(env, "posix_spawnattr_init", rc);
   }
   sigset_t all, none;
@@ -111,6 +125,7 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
     char* envp[] = {nullptr};
     rc = posix_spawn(&pid, path.c_str(), &fa, &attr, argv, envp);
   }
+  if (execCopy >= 0) close(execCopy);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(sv[1]);

@@ -185,6 +185,16 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "enter") == 0) {
       bad = parse_id(val, 1, &n);
       s->enter = (int)n;
+    } else if (strcmp(key, "net_wait") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->net_wait = (int)n;
+    } else if (strcmp(key, "net_host") == 0) {
+      bad = parse_id(val, 1, &n);
+      s->net_host = (int)n;
+    } else if (strcmp(key, "cgroup_fd") == 0) {
+      bad = s->ncgroup_fds >= SPEC_MAX_CGROUP_FDS || parse_id(val, SPEC_LAST_CGROUP_FD, &n) || n < SPEC_FIRST_CGROUP_FD;
+      for (size_t k = 0; !bad && k < s->ncgroup_fds; k++) bad = s->cgroup_fds[k] == (int)n;
+      if (!bad) s->cgroup_fds[s->ncgroup_fds++] = (int)n;
     } else if (strcmp(key, "state_fds") == 0) {
       bad = parse_id(val, 1, &n);
       s->state_fds = (int)n;
@@ -199,8 +209,12 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
   }
   s->args[s->nargs] = NULL;
   s->env[s->nenv] = NULL;
-  if (s->enter && (s->hostname || s->lower || s->upper || s->work || s->rootfs || s->nmasked || s->nreadonly || s->state_fds || s->nvolumes)) {
+  if (s->enter && (s->hostname || s->lower || s->upper || s->work || s->rootfs || s->nmasked || s->nreadonly || s->state_fds || s->nvolumes || s->net_wait || s->net_host || s->ncgroup_fds)) {
     snprintf(err, errlen, "launch spec for enter names a pod to make");
+    return -1;
+  }
+  if (s->ncgroup_fds > 0 && !s->state_fds) {
+    snprintf(err, errlen, "launch spec has cgroup fds without state fds before them");
     return -1;
   }
   const char *missing = !s->uuid                    ? "uuid"

@@ -41,6 +41,11 @@ struct spec_mount {
   size_t vol; /* index into volumes, set by spec_parse */
 };
 
+/* cgroup fds: at 16.., after the volumes' range. */
+#define SPEC_MAX_CGROUP_FDS 8
+#define SPEC_FIRST_CGROUP_FD 16
+#define SPEC_LAST_CGROUP_FD 23
+
 struct spec {
   char *buf; /* owns every string below */
   const char *uuid;
@@ -81,6 +86,18 @@ struct spec {
   /* SELinux (both optional; absent: nothing is labelled and attr/exec is never written). */
   const char *selinux_label;       /* the app's process label, staged in attr/exec */
   const char *selinux_mount_label; /* context= for the overlay root and every runtime mount */
+  /* net_wait 1: after "P <pid>" the helper attaches the pod's network; pod init starts no app
+   * until S has read "G" on fd 3 ("E" or EOF instead: pod init exits, nothing starts). */
+  int net_wait;
+  /* net_host 1: --net=host, no network namespace of the pod's own (the helper checked policy). */
+  int net_host;
+  /* cgroup_fd N (repeatable): the app's cgroup, as fd N open for writing on its leaf's
+   * cgroup.procs (one per hierarchy: one on cgroup v2, one per controller hierarchy on v1).
+   * These fds come after every other fd stage1 is given: with the single app of today they are
+   * fds 16, 17, ... (SPEC_FIRST_CGROUP_FD to SPEC_LAST_CGROUP_FD). The app's first process writes
+   * "0" to each before it execs (net.c); S and pod init close their copies. */
+  int cgroup_fds[SPEC_MAX_CGROUP_FDS];
+  size_t ncgroup_fds;
 #ifdef WARD_TEST_HOOKS
   /* Test builds only (ward-stage1-test): put a decoy over /proc or over attr/exec in the app,
    * right before the exec label is staged, to prove it is never written through a decoy. */

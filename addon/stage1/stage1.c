@@ -22,7 +22,9 @@
  * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "P <pid>" (host pid of
  * pod init), "R" (the app's execve succeeded),
  * "E <message>" (setup failed; the pod does not run), "X <code> <signal>" (the app's exit).
- * The helper answers "U" with "M" once the maps are written. */
+ * The helper answers "U" with "M" once the maps are written, and, when the spec has net_wait,
+ * "P" with "G" once the pod's network is attached ("E": pod init exits, nothing starts; net.c).
+ *   fd 16+    the app's cgroup.procs files, one per hierarchy (spec key cgroup_fd, net.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -51,6 +53,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "spec.h"
 #include "volumes.h"
 
@@ -72,6 +75,9 @@
 #endif
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
 struct mount_attr {
   uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
@@ -384,7 +390,18 @@ static void setup_root(void) {
   close(procfd);
   setup_dev(rootfd);
   int sysfd = target_dir(rootfd, "/sys");
-  mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
+  if (!spec.net_host) {
+    mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
+  } else {
+    /* A new sysfs needs a network namespace the pod owns: with the host's, bind the host's
+     * /sys (and what is mounted below it), read-only all the way down. */
+    mount_at("/sys", sysfd, NULL, MS_BIND | MS_REC, NULL, "/sys");
+    int bfd = open_in_root(rootfd, "/sys", O_PATH | O_DIRECTORY);
+    if (bfd < 0) die("re-opening /sys");
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+    if (syscall(SYS_mount_setattr, bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) die("making /sys read-only");
+    close(bfd);
+  }
   close(sysfd);
   char verr[400];
   if (volumes_bind(&spec, rootfd, verr, sizeof(verr)) < 0) die_plain("%s", verr);
@@ -415,7 +432,7 @@ static void setup_root(void) {
   close(devnullfd);
   close(rootfd);
   if (sethostname(spec.hostname, strlen(spec.hostname)) < 0) die("setting the hostname");
-  loopback_up();
+  if (!spec.net_host) loopback_up();
 }
 
 static void drop_privileges(void) {
@@ -583,8 +600,11 @@ static pid_t start_app(const char *what) {
   if (a == 0) {
     close(execpipe[0]);
     exec_err_fd = execpipe[1];
+    const char *step = NULL;
+    if (cgroup_join(&spec, &step) < 0) die("%s", step);
     exec_app();
   }
+  cgroup_close_fds(&spec);
   forward_to = a;
   close(execpipe[1]);
   /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
@@ -675,6 +695,10 @@ int main(void) {
   if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) die("ignoring SIGPIPE");
   read_spec();
   check_state_fds();
+  {
+    char err[200];
+    if (cgroup_check_fds(&spec, err, sizeof(err)) < 0) die_plain("%s", err);
+  }
   read_bpf();
   if (spec.enter) enter_pod();
   char verr[400];
@@ -685,7 +709,7 @@ int main(void) {
   wait_for_maps();
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the user namespace");
   if (setgroups(0, NULL) < 0) die("clearing groups");
-  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWPID) < 0)
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (spec.net_host ? 0 : CLONE_NEWNET) | CLONE_NEWCGROUP | CLONE_NEWPID) < 0)
     die("unsharing namespaces");
 
   install_forwarders();
@@ -693,13 +717,20 @@ int main(void) {
    * S died before that (the one window PR_SET_PDEATHSIG cannot cover). */
   int alive[2];
   if (pipe2(alive, O_CLOEXEC) < 0) die("pipe for pod init");
+  int go[2];
+  net_go_pipe(&spec, go);
+  if (spec.net_wait && go[0] < 0) die("pipe for the helper's go");
   pid_t c = fork();
   if (c < 0) die("fork of pod init");
   if (c > 0) {
     /* S: outside the pod's pid namespace, passes C's fate on to the helper. */
     if (close(alive[0]) < 0) die("closing pipe");
+    if (spec.net_wait && close(go[0]) < 0) die("closing pipe");
+    cgroup_close_fds(&spec);
     forward_to = c;
     status_line("P %d", (int)c);
+    /* Without the go pod init exits on its own; its fate is reported below as always. */
+    (void)net_pass_go(&spec, go, SYNC_FD);
     int cst;
     for (;;) {
       pid_t p = waitpid(c, &cst, 0);
@@ -723,6 +754,7 @@ int main(void) {
   if (pr < 0) die("checking on stage1");
   if (pr > 0) _exit(254); /* EOF: S is already gone */
   if (close(alive[0]) < 0) die("closing pipe");
+  net_await_go(&spec, go);
   setup_root();
   supervise(start_app("the app"));
 }

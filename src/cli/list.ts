@@ -25,7 +25,8 @@ export function register(program: Command): void {
         state: p.state,
         created: p.created,
         started: p.started ?? '',
+        networks: (p.networks ?? []).map((n) => `${n.network}:ip4=${n.address.split('/')[0]}`).join(','),
       }));
-      printTable(rows, ['uuid', 'app', 'image name', 'state', 'created', 'started'], opts.legend);
+      printTable(rows, ['uuid', 'app', 'image name', 'state', 'created', 'started', 'networks'], opts.legend);
     });
 }

@@ -37,6 +37,12 @@ export interface LaunchSpec {
   volumes?: LaunchVolume[];
   /** Volumes mounted into the app. */
   mounts?: { volume: string; readOnly: boolean; path: string }[];
+  /** After "P", stage1 waits for go() (the helper attaches the pod's network first; net.c). */
+  netWait?: boolean;
+  /** --net=host: the pod keeps the host's network namespace (policy-gated by the helper). */
+  netHost?: boolean;
+  /** The app leaf's cgroup.procs, one fd per hierarchy, opened by the helper: stage1's fds 16+. */
+  cgroupFds?: number[];
   /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
   testProcDir?: string;
   testAttrFile?: string;
@@ -58,6 +64,8 @@ function volumeKeys(s: LaunchSpec): [string, string][] {
     ...(s.mounts ?? []).map((m): [string, string] => ['mount', `${m.volume} ${m.readOnly ? 'ro' : 'rw'} ${m.path}`]),
   ];
 }
+/** addon/stage1/spec.h SPEC_FIRST_CGROUP_FD: after the volumes' fds (7-15). */
+const FIRST_CGROUP_FD = 16;
 
 export function encodeSpec(s: LaunchSpec): Buffer {
   const kv: [string, string][] = [
@@ -72,6 +80,9 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ['seccomp', s.seccompFd === null ? '0' : '1'],
     ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
     ...volumeKeys(s),
+    ...(s.netWait ? [['net_wait', '1'] as [string, string]] : []),
+    ...(s.netHost ? [['net_host', '1'] as [string, string]] : []),
+    ...(s.cgroupFds ?? []).map((_, i): [string, string] => ['cgroup_fd', String(FIRST_CGROUP_FD + i)]),
     ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
     ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
     ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
@@ -126,26 +137,56 @@ export interface PodHandle {
   /** ward-stage1 and the pod's init, each named by pid and start time, taken as soon as each is known (null: gone already). */
   readonly stage1: ProcessRef | null;
   readonly init: ProcessRef | null;
+  /** Resolves with pod init's host pid once stage1 reports it (never, if stage1 fails before). */
+  initPid: Promise<number>;
+  /** For a net_wait spec: lets pod init start the apps (true) or makes it exit (false). */
+  go(ok: boolean): void;
+}
+
+export interface LaunchHooks {
+  /** Called with stage1's pid before it is sent its spec (so before it forks anything): cgroup placement. */
+  placed?: (pid: number) => void;
 }
 
 export class LaunchError extends Error {}
 
-export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
+export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }, hooks: LaunchHooks = {}): PodHandle {
   const vols = spec.volumes ?? [];
-  const stateFds: (number | 'ignore')[] = spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : vols.length > 0 ? ['ignore', 'ignore'] : [];
-  return spawnStage1(stage1Fd, encodeSpec(spec), [spec.seccompFd ?? 'ignore', ...stateFds, ...vols.map((v) => v.fd)], stdio, ids);
+  const cgroups = spec.cgroupFds ?? [];
+  if (vols.length > FIRST_CGROUP_FD - VOLUME_FD_BASE) throw new Error('too many volume fds');
+  // fd 4 BPF, 5-6 state, 7.. volumes, 16.. cgroups (addon/stage1/spec.h); gaps stay closed.
+  const extra: (number | 'ignore')[] = [spec.seccompFd ?? 'ignore'];
+  if (spec.stateFds) extra.push(spec.stateFds.lock, spec.stateFds.status);
+  else if (vols.length > 0 || cgroups.length > 0) extra.push('ignore', 'ignore');
+  extra.push(...vols.map((v) => v.fd));
+  if (cgroups.length > 0) {
+    while (extra.length + 4 < FIRST_CGROUP_FD) extra.push('ignore');
+    extra.push(...cgroups);
+  }
+  return spawnStage1(stage1Fd, encodeSpec(spec), extra, stdio, ids, hooks);
 }
 
-/** ward enter: stage1 in enter mode; the handle's init is null (nothing new is pod init). */
-export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number]): PodHandle {
-  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null);
+export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number], hooks: LaunchHooks = {}): PodHandle {
+  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null, hooks);
 }
 
-function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null): PodHandle {
+function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null, hooks: LaunchHooks = {}): PodHandle {
   // posix_spawn, not child_process: node would fork the whole helper (addon/src/spawn.cc).
   const spawned = addon().spawnMemfd(stage1Fd, 'ward-stage1', [stdio[0], stdio[1], stdio[2], -1, ...extraFds.map((f) => (f === 'ignore' ? -1 : f))]);
   const child = new Stage1Process(spawned.pid, spawned.pidfd);
   const sync = new Socket({ fd: spawned.sync, readable: true, writable: true });
+  if (hooks.placed) {
+    try {
+      hooks.placed(child.pid);
+    } catch (e) {
+      // Nothing was forked yet (stage1 waits for its spec): killing it ends everything.
+      child.kill('SIGKILL');
+      sync.destroy();
+      throw e;
+    }
+  }
+  let resolveInit!: (pid: number) => void;
+  const initPid = new Promise<number>((res) => (resolveInit = res));
   const stage1 = processRef(child.pid);
   let podInit = 0;
   let init: ProcessRef | null = null;
@@ -183,6 +224,7 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
     } else if (tag === 'P') {
       podInit = Number(rest[0]);
       init = processRef(podInit);
+      resolveInit(podInit);
     } else if (tag === 'R') {
       resolveStarted();
     } else if (tag === 'E') {
@@ -226,6 +268,10 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
     stage1,
     get init() {
       return init;
+    },
+    initPid,
+    go: (ok) => {
+      if (!sync.destroyed) sync.write(ok ? 'G\n' : 'E\n');
     },
     signal: (sig) => {
       if (child.exitCode === null) child.kill(sig);

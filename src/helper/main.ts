@@ -14,6 +14,9 @@ import { AuditAnchor } from './tpm/audit-anchor';
 import { Measurer, resolveTcti } from './tpm/measurer';
 import { helperDigest } from './tpm/self-digest';
 import { checkTarget } from './tpm/target';
+import { hostLayout } from './cgroup/layout';
+import { checkParent } from './cgroup/pod-cgroups';
+import { tearDownExited } from './verbs/run-teardown';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
 const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FILE] [--profiles-dir DIR]
@@ -23,6 +26,13 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)
   --tpm-tcti CONF      the TPM to measure into, overriding the policy's tpm.tcti (tpm2-tss TCTI:
                        device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321; none: no TPM)
+  --net-dir DIR        named CNI networks, *.conflist and *.conf owned by root (default /etc/ward/net.d)
+  --cni-path DIR       the CNI plugins (default /usr/lib/cni)
+  --default-net NAME   the network of a pod run without --net, where policy grants it (default
+                       "default"; none: pods get a network only when they ask)
+  --cgroup-parent P    where pods' cgroups go in each hierarchy (default ward)
+  --pids-max N         the pids limit of every pod (default 0: none; a pod gets cgroups only
+                       when it has a limit: this one, or its apps' --memory and --cpu)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
   --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
   --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
@@ -51,6 +61,11 @@ async function main(): Promise<void> {
         policy: { type: 'string' },
         'profiles-dir': { type: 'string', default: path.join(SHIPPED_POLICIES, 'seccomp') },
         'tpm-tcti': { type: 'string' },
+        'net-dir': { type: 'string', default: '/etc/ward/net.d' },
+        'cni-path': { type: 'string', default: '/usr/lib/cni' },
+        'default-net': { type: 'string', default: 'default' },
+        'cgroup-parent': { type: 'string', default: 'ward' },
+        'pids-max': { type: 'string', default: '0' },
         'test-exec-label': { type: 'boolean' },
         'test-proc-dir': { type: 'string' },
         'test-attr-file': { type: 'string' },
@@ -126,6 +141,18 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal(`TPM set-up: ${(e as Error).message}`);
   }
+  // cgroups: read from the host's mounts now; a host without the controllers stops the helper.
+  let cgroups;
+  try {
+    const pids = values['pids-max'];
+    if (!/^\d{1,9}$/.test(pids)) throw new Error(`--pids-max ${pids} must be a number (0: no limit)`);
+    cgroups = { layout: hostLayout(), parent: checkParent(values['cgroup-parent']), pidsMax: Number(pids) === 0 ? null : Number(pids) };
+  } catch (e) {
+    fatal(`cgroups: ${(e as Error).message}`);
+  }
+  const defaultNet = values['default-net'];
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(defaultNet)) fatal(`--default-net ${defaultNet} is not a network name`);
+  const net = { netDir: path.resolve(values['net-dir']), cniPath: path.resolve(values['cni-path']), ipamDir: path.join(state.root, 'cni', 'ipam'), podsDir: path.join(state.root, 'net'), defaultNet };
   const socketPath = path.resolve(values.socket);
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1' ? 3 : null;
@@ -140,6 +167,8 @@ async function main(): Promise<void> {
     measurer,
     helperDigest: helperDigest(),
     selinux,
+    net,
+    cgroups,
   });
   // The audit head as it is now goes into the TPM first; a TPM slow to answer does not hold up
   // listening (measurements queue behind it, and wait or fail as the policy says).
@@ -153,6 +182,8 @@ async function main(): Promise<void> {
     fatal(`cannot listen on ${socketPath}: ${(e as Error).message}`);
   }
   for (const uuid of await helper.stopOrphans()) process.stderr.write(`ward-helper: stopped foreground pod ${uuid}, whose caller's connection ended with the previous helper\n`);
+  // Networks and cgroups of pods that exited while no helper ran go now (gc would too).
+  void tearDownExited(helper);
   process.stderr.write(`ward-helper: listening on ${activated === null ? socketPath : 'the socket systemd passed'} (state ${state.root}, policy ${policyFile}, stage1 sha256:${stage1.sha256})\n`);
   const stop = () => {
     // Running pods can hold the server open: anchor the audit head after a second at most.

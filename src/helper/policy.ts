@@ -32,10 +32,17 @@ export interface Grants {
   seccompAllow: Set<string>;
   /** Host volume sources the caller may mount (path prefixes by segment, "*": any). */
   hostVolumes: Set<string>;
+  /** CNI networks by name, or every network ('*'); empty: none. */
+  networks: Set<string> | '*';
+  hostNetwork: boolean;
+  /** Host ports that may be forwarded into pods. */
+  ports: 'none' | 'unprivileged' | 'any';
 }
 
+const PORT_RANK = { none: 0, unprivileged: 1, any: 2 } as const;
+
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set(), hostVolumes: new Set() };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set(), hostVolumes: new Set(), networks: new Set(), hostNetwork: false, ports: 'none' };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
@@ -45,6 +52,10 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
     grant.caps.forEach((c) => g.caps.add(c));
     grant.seccompAllow.forEach((c) => g.seccompAllow.add(c));
     grant.hostVolumes?.forEach((p) => g.hostVolumes.add(p));
+    if (grant.networks === '*' || g.networks === '*') g.networks = '*';
+    else grant.networks?.forEach((n) => (g.networks as Set<string>).add(n));
+    g.hostNetwork ||= grant.hostNetwork ?? false;
+    if (grant.ports && PORT_RANK[grant.ports] > PORT_RANK[g.ports]) g.ports = grant.ports;
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
@@ -54,6 +65,9 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
   if (own?.caps) g.caps = new Set(own.caps);
   if (own?.seccompAllow) g.seccompAllow = new Set(own.seccompAllow);
   if (own?.hostVolumes) g.hostVolumes = new Set(own.hostVolumes);
+  if (own?.networks !== undefined) g.networks = own.networks === '*' ? '*' : new Set(own.networks);
+  if (own?.hostNetwork !== undefined) g.hostNetwork = own.hostNetwork;
+  if (own?.ports !== undefined) g.ports = own.ports;
   return g;
 }
 

@@ -25,6 +25,8 @@ import { tpmLog, tpmQuote } from './verbs/tpm-quote';
 import type { Measurer } from './tpm/measurer';
 import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
 import type { SeccompProfile } from '../schema/seccomp';
+import type { NetSetup } from './verbs/run-net';
+import type { CgroupSetup } from './verbs/run-cgroups';
 
 export interface HelperOptions {
   socketPath: string;
@@ -41,6 +43,10 @@ export interface HelperOptions {
   helperDigest: string;
   /** SELinux: the policy's section, the host's container types, the MCS allocator. */
   selinux: SelinuxSetup;
+  /** CNI: net.d, plugin dir, IPAM dir, the default network. */
+  net: NetSetup;
+  /** The host's cgroup layout, where pods' cgroups go, the pods' pids limit. */
+  cgroups: CgroupSetup;
 }
 
 /** Connections one user may hold open at once; more are refused with EDENIED (each costs an fd, never a thread). */
@@ -287,14 +293,14 @@ export class Helper {
         }
         case 'rm': {
           expectFds(fds, 0, 'rm');
-          rm(this, conn.peer, req.data.uuid);
+          await rm(this, conn.peer, req.data.uuid);
           conn.send({ ok: true, uuid: req.data.uuid });
           this.audit.append(conn.peer, verb, digest, 'allow', `removed ${req.data.uuid}`);
           return;
         }
         case 'gc': {
           expectFds(fds, 0, 'gc');
-          const res = gc(this, conn.peer, req.data);
+          const res = await gc(this, conn.peer, req.data);
           conn.send({ ok: true, ...res });
           this.audit.append(conn.peer, verb, digest, 'allow', `marked ${res.marked.length} removed ${res.removed.length}`);
           return;

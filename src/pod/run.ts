@@ -16,8 +16,11 @@ import type { PodEnv } from './app-env';
 import { defaultAppName, needsIdLookup, podAppsBody, type PodApp } from './app-request';
 import { HelperClient } from './client';
 import { sealImage } from './seal';
+
 import { ensureTree } from '../image/tree';
 import { mountsFor, parseMount, parseVolumes } from './volume-args';
+import { parseDns, parseNet, parsePorts } from './net-args';
+import { isolatorsFor } from './isolator-args';
 
 export interface RunOptions {
   /** The apps, as src/pod/app-args.ts parsed them from the command line. */
@@ -38,9 +41,19 @@ export interface RunOptions {
   detach?: boolean;
   /** --uuid-file-save: write the pod's uuid here once it is known. */
   uuidFileSave?: string;
+
   /** --volume and --mount as given (volume-args.ts). */
   volumes?: string[];
   mounts?: string[];
+  /** --net, --port, --dns, --dns-search, --dns-opt (src/pod/net-args.ts). */
+  net?: string[];
+  ports?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOpt?: string[];
+  /** --memory, --cpu (src/pod/isolator-args.ts). */
+  memory?: string;
+  cpu?: string;
 }
 
 /**
@@ -63,8 +76,11 @@ export async function runPod(opts: RunOptions): Promise<number> {
 }
 
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
+
   const volumes = parseVolumes(opts.volumes ?? []);
   (opts.mounts ?? []).forEach(parseMount);
+  const net = parseNet(opts.net);
+  const dns = parseDns(opts);
   const store = new Store(opts.storeDir);
   store.init();
   const fetched: { rec: ImageRecord; signer: ImageRef['signer']; app: AppArgs }[] = [];
@@ -78,19 +94,24 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   const apps: PodApp[] = [];
   for (const { rec, signer, app } of fetched) {
     const manifest = rec.manifest as ImageManifest;
+
     // Names are looked up in the image's own rendered tree, only when a name is given.
     const rootfs = needsIdLookup(manifest, app.flags) ? path.join((await ensureTree(store, rec)).dir, 'rootfs') : undefined;
     const mounts = mountsFor(manifest, volumes, opts.mounts ?? []);
-    const spec = { ...appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) }), ...(mounts.length ? { mounts } : {}) };
+    const isolators = isolatorsFor(manifest, opts);
+    const spec = { ...appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) }), ...(mounts.length ? { mounts } : {}), ...(isolators ? { isolators } : {}) };
     const name = spec.name ?? defaultAppName(manifest.name);
     if (names.has(name)) throw new WardError('EUSAGE', `two apps of this pod are named '${name}'; give each image its own --name`);
     names.add(name);
     apps.push({ tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app: spec });
   }
+  // --port NAME: a port of the first app's image (the app that serves it, until ports name apps).
+  const ports = parsePorts(opts.ports, fetched[0]!.rec.manifest as ImageManifest);
+  const netFields = { ...(net ? { net } : {}), ...(ports.length ? { ports } : {}), ...dns };
   for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
       else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);

@@ -4,7 +4,8 @@
 // whether stage1 still holds the pod's lock (rkt's model, REFERENCE §5).
 import { z } from 'zod';
 import { AppcPodManifest } from './appc-pod';
-import { AppSpec, ImageRef, MAX_VOLUMES, PodUuid, TreeDigest, Volume } from './protocol';
+import { AppSpec, ImageRef, MAX_VOLUMES, NetRequest, PodUuid, RunRequest, TreeDigest, Volume } from './protocol';
+import { PortMapping } from './cni';
 import { PodLabels, RunSelinuxMode } from './selinux';
 
 /** A process named by pid and its start time (/proc/<pid>/stat field 22): a reused pid does not match. */
@@ -35,6 +36,14 @@ export const PodRecord = z.strictObject({
   init: ProcessRef.nullable(),
   /** The caller passed --detach: the pod outlives its connection. */
   detached: z.boolean(),
+  /** The pod's networking as resolved at prepare (absent: none, as pods made before networking). */
+  network: z.strictObject({
+    net: NetRequest,
+    ports: z.array(PortMapping),
+    dns: RunRequest.shape.dns,
+    dnsSearch: RunRequest.shape.dnsSearch,
+    dnsOptions: RunRequest.shape.dnsOptions,
+  }).optional(),
 });
 export type PodRecord = z.infer<typeof PodRecord>;
 
@@ -46,6 +55,8 @@ export const AppStatus = z.strictObject({
   /** Exit code (128+n when killed by signal n), or null while running or when unknown. */
   exitCode: z.number().int().nullable(),
   signal: z.string().nullable(),
+  /** The kernel's OOM killer killed a process of this app (its cgroup's memory events). */
+  oomKilled: z.boolean().optional(),
 });
 
 /** One pod as list and status report it. */
@@ -63,6 +74,8 @@ export const PodInfo = z.strictObject({
   apps: z.array(AppStatus),
   selinux: PodLabels.nullable(),
   measured: z.boolean().nullable(),
+  /** The pod's addresses on its CNI networks while it runs. */
+  networks: z.array(z.strictObject({ network: z.string(), ifName: z.string(), address: z.string() })).optional(),
 });
 export type PodInfo = z.infer<typeof PodInfo>;
 

@@ -23,6 +23,12 @@ export const Grant = z.strictObject({
   seccompAllow: z.array(SyscallName).max(1024).default([]),
   /** Host volumes members may mount: absolute path prefixes, by whole path segments, or "*" for any. Absent: none. */
   hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
+  /** CNI networks members may join by name ("*": any the helper knows). Absent: none (pods run with --net=none). */
+  networks: z.union([z.array(z.string().min(1).max(63)), z.literal('*')]).optional(),
+  /** --net=host: share the host's network namespace. Absent: refused. */
+  hostNetwork: z.boolean().optional(),
+  /** --port: "unprivileged" forwards host ports >= 1024 only, "any" every port. Absent: no forwarding. */
+  ports: z.enum(['unprivileged', 'any']).optional(),
 });
 
 /**
@@ -36,6 +42,9 @@ export const UserGrant = z.strictObject({
   caps: z.array(CapName).optional(),
   seccompAllow: z.array(SyscallName).max(1024).optional(),
   hostVolumes: z.array(HostVolumeGrant).max(256).optional(),
+  networks: z.union([z.array(z.string().min(1).max(63)), z.literal('*')]).optional(),
+  hostNetwork: z.boolean().optional(),
+  ports: z.enum(['unprivileged', 'any']).optional(),
 });
 
 export const HelperPolicy = z.strictObject({

@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION } from './protocol-limits';
 import { TpmLogRequest, TpmQuoteRequest } from './tpm-quote';
 import { PodLabels, RunSelinuxMode } from './selinux';
 import { AppCaps, AppName, AppSeccomp } from './app-security';
+import { NetworkName, PortMapping } from './cni';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
 /** A digest the helper computed for a sealed tree. */
@@ -76,6 +77,11 @@ export const AppSpec = z.strictObject({
   supplementaryGids: z.array(Id).max(64).optional(),
   /** Volumes of the pod mounted into this app (volume-args.ts); absent: none. */
   mounts: z.array(VolumeMount).max(MAX_VOLUMES).optional(),
+  /** The app's cgroup limits (appc resource/memory in bytes, resource/cpu in thousandths of a CPU). */
+  isolators: z.strictObject({
+    memory: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
+    cpu: z.number().int().min(10).max(1024 * 1000).optional(),
+  }).optional(),
 });
 
 export const ImageRef = z.strictObject({
@@ -91,6 +97,15 @@ export const ImageRef = z.strictObject({
 export const HelloRequest = z.strictObject({ verb: z.literal('hello'), version: z.literal(PROTOCOL_VERSION) });
 /** fds: [rootfs directory of the extracted tree] */
 export const SealRequest = z.strictObject({ verb: z.literal('seal'), image: ImageRef });
+/** --net: none, host, or CNI networks by name (absent: the helper's default network where policy grants it, else none). */
+export const NetRequest = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('none') }),
+  z.strictObject({ mode: z.literal('host') }),
+  z.strictObject({ mode: z.literal('cni'), networks: z.array(NetworkName).min(1).max(8) }),
+]);
+export type NetRequest = z.infer<typeof NetRequest>;
+const DnsText = z.string().min(1).max(253).regex(/^[A-Za-z0-9_.:-]+$/, 'must be a name, address or option (letters, digits, "_", ".", ":" and "-")');
+
 /** fds: [stdin, stdout, stderr] */
 export const RunRequest = z.strictObject({
   verb: z.literal('run'),
@@ -100,6 +115,12 @@ export const RunRequest = z.strictObject({
   hostname: Hostname.optional(),
   /** The pod's volumes (names unique); each app's AppSpec.mounts names them. */
   volumes: z.array(Volume).max(MAX_VOLUMES).optional(),
+  net: NetRequest.optional(),
+  /** --port, resolved by the frontend against the image's ports; the helper checks them against policy. */
+  ports: z.array(PortMapping).max(64).optional(),
+  dns: z.array(DnsText).max(16).optional(),
+  dnsSearch: z.array(DnsText).max(16).optional(),
+  dnsOptions: z.array(DnsText).max(16).optional(),
   insecureOptions: z.array(InsecureOption).max(8),
   /** --selinux: absent means the helper policy's mode. */
   selinux: RunSelinuxMode.optional(),

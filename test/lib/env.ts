@@ -2,6 +2,7 @@
 // `ward` run as unprivileged test users (created by scripts/setup.sh) through setpriv, the way
 // people use it. Everything lives under one temp dir that stop() removes.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,11 @@ export class TestEnv {
   readonly localConfig: string;
   private helper: ChildProcess | null = null;
   helperLog = '';
+  /** The helper's net.d: "default" and "default-restricted" on subnets of this env's own (netSubnets). */
+  readonly netDir: string;
+  readonly netSubnets: { default: string; restricted: string };
+  /** Where this env's pods' cgroups go (each hierarchy), so envs never see each other's. */
+  readonly cgroupParent: string;
 
   constructor(readonly name: string) {
     if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they start the root helper); use npm test');
@@ -61,6 +67,25 @@ export class TestEnv {
       fs.chownSync(home, a.uid, a.gid);
     }
     fs.chmodSync(path.join(this.dir, 'users'), 0o755);
+    // Networks of this env alone: the built-in ones on subnets picked at random in 10.200/13.
+    this.netDir = path.join(this.dir, 'net.d');
+    fs.mkdirSync(this.netDir, { mode: 0o755 });
+    const sub = () => {
+      const b = crypto.randomBytes(2);
+      return `10.${200 + (b[0]! % 8)}.${b[1]}.0/24`;
+    };
+    this.netSubnets = { default: sub(), restricted: sub() };
+    const ptp = (name: string, subnet: string, masq: boolean) => ({
+      cniVersion: '1.0.0',
+      name,
+      plugins: [
+        { type: 'ptp', ipMasq: masq, ipam: { type: 'host-local', subnet, dataDir: path.join(this.dir, 'state', 'cni', 'ipam'), routes: masq ? [{ dst: '0.0.0.0/0' }] : [] } },
+        { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      ],
+    });
+    fs.writeFileSync(path.join(this.netDir, '10-default.conflist'), JSON.stringify(ptp('default', this.netSubnets.default, true)), { mode: 0o644 });
+    fs.writeFileSync(path.join(this.netDir, '10-default-restricted.conflist'), JSON.stringify(ptp('default-restricted', this.netSubnets.restricted, false)), { mode: 0o644 });
+    this.cgroupParent = `ward-${path.basename(this.dir).replace(/[^A-Za-z0-9_.-]/g, '')}`;
     const probe = spawnSync('setpriv', ['--reuid', USERS.a, '--regid', USERS.a, '--init-groups', '--', 'test', '-r', path.join(REPO, 'dist', 'src', 'cli', 'main.js')]);
     if (probe.status !== 0) throw new Error(`test user ${USERS.a} cannot read ${REPO}; clone ward somewhere other users can read (every parent dir o+x)`);
   }
@@ -69,8 +94,10 @@ export class TestEnv {
    * Starts the helper on the private socket; with activation, systemd-socket-activate makes the
    * socket and passes it (LISTEN_FDS), as ward-helper.socket does.
    */
-  async start(extraArgs: string[] = [], opts: { activation?: boolean } = {}): Promise<void> {
-    const helperArgs = [HELPER, '--socket', this.socket, '--state-dir', this.state, ...extraArgs];
+  async start(extraArgs: string[] = [], opts: { activation?: boolean; network?: boolean } = {}): Promise<void> {
+    // Pods get the default network only when the test asks (network: true), so others stay fast.
+    const netArgs = ['--net-dir', this.netDir, '--cgroup-parent', this.cgroupParent, ...(opts.network ? [] : ['--default-net', 'none'])];
+    const helperArgs = [HELPER, '--socket', this.socket, '--state-dir', this.state, ...netArgs, ...extraArgs];
     const child = opts.activation
       ? spawn('systemd-socket-activate', ['-l', this.socket, process.execPath, ...helperArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(process.execPath, helperArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -119,6 +146,27 @@ export class TestEnv {
   async stop(): Promise<void> {
     await this.stopHelper();
     fs.rmSync(this.dir, { recursive: true, force: true });
+    for (const dir of this.cgroupParentDirs()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        /* not made, or a pod's cgroup left in it (a test asserts on that) */
+      }
+    }
+  }
+
+  /** This env's cgroup parent in every mounted hierarchy (v1 controllers and the unified one). */
+  cgroupParentDirs(): string[] {
+    const out: string[] = [];
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const sep = line.indexOf(' - ');
+      if (sep < 0) continue;
+      const fstype = line.slice(sep + 3).split(' ')[0];
+      if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+      const dir = path.join(line.split(' ')[4]!, this.cgroupParent);
+      if (fs.existsSync(dir)) out.push(dir);
+    }
+    return out;
   }
 
   get helperPid(): number | undefined {

@@ -11,6 +11,7 @@ import { appCaps, grantedAtStart } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { HelperError } from '../errors';
 import { launchEnter, LaunchError, type PodHandle } from '../launch';
+import { placeEntered } from './run-cgroups';
 import { startTimeOf } from '../pod-store';
 import { measurePodAction } from '../tpm/pod-event';
 import { locate } from './pods';
@@ -57,7 +58,7 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
         seccompFd: bpfFd,
         ...(rec.selinux?.process ? { selinuxLabel: rec.selinux.process } : {}),
         pidfd,
-      }, stdio);
+      }, stdio, { placed: (pid) => placeEntered(helper.opts.cgroups, rec.uuid, app.name, pid) });
     } finally {
       fs.closeSync(bpfFd);
       fs.closeSync(pidfd);

@@ -15,6 +15,16 @@ import type { Helper } from '../server';
 import { crashPoint } from '../fault';
 import { measurePodAction } from '../tpm/pod-event';
 import { mayTouch, requireOwner } from './pod-access';
+import { oomKilled } from './run-cgroups';
+import { podAddresses } from './run-net';
+import { tearDownOrphans, tearDownPod } from './run-teardown';
+
+/** What list and status add from the pod's cgroups and network. */
+function withResources(helper: Helper, info: PodInfo, dir: string): PodInfo {
+  const apps = info.apps.map((a) => (oomKilled(helper.opts.cgroups, info.uuid, dir, a.name) ? { ...a, oomKilled: true } : a));
+  const networks = info.state === 'running' ? podAddresses(helper.opts.net, info.uuid) : undefined;
+  return { ...info, apps, ...(networks ? { networks } : {}) };
+}
 
 const WAIT_POLL_MS = 100;
 
@@ -39,7 +49,7 @@ export function list(helper: Helper, peer: Peer): PodInfo[] {
     if (p.where === 'embryo' || p.where === 'garbage') continue;
     const rec = store.readRecord(p.dir);
     if (!rec || !mayTouch(peer, rec)) continue;
-    out.push(store.info({ where: p.where, dir: p.dir }, rec));
+    out.push(withResources(helper, store.info({ where: p.where, dir: p.dir }, rec), p.dir));
   }
   return out.sort((a, b) => a.created.localeCompare(b.created));
 }
@@ -61,7 +71,7 @@ export async function status(helper: Helper, conn: Connection, uuid: string, wai
   }
   const now = store.find(uuid);
   if (!now) throw new HelperError('ENOPOD', `pod ${uuid} was removed`);
-  return store.info(now, store.readRecord(now.dir) ?? rec);
+  return withResources(helper, store.info(now, store.readRecord(now.dir) ?? rec), now.dir);
 }
 
 export async function stop(helper: Helper, peer: Peer, uuid: string, force: boolean): Promise<void> {
@@ -79,11 +89,31 @@ export async function stop(helper: Helper, peer: Peer, uuid: string, force: bool
   if (!targets.some((t) => signalProcess(t, signo)) && store.isLocked(found.dir)) {
     throw new HelperError('EPODSTATE', `pod ${uuid} holds its lock but none of its recorded processes lives; see ward status ${uuid}`);
   }
+  // A pod this helper launched is torn down when it exits (run.ts); one an earlier helper
+  // launched is watched here until its lock is free. gc repeats it in any case.
+  if (!helper.running.has(uuid)) void afterExit(helper, uuid);
 }
 
-/** Removes a pod that is not running: renamed to garbage/, its files removed, then its MCS pair freed. */
-function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord): boolean {
+async function afterExit(helper: Helper, uuid: string): Promise<void> {
   const store = helper.opts.state.podStore;
+  for (let i = 0; i < 600; i++) {
+    const now = store.find(uuid);
+    if (!now) return;
+    if (now.where !== 'run' || !store.isLocked(now.dir)) break;
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+  }
+  await tearDownPod(helper, uuid).catch(() => undefined);
+}
+
+/** Removes a pod that is not running: its network and cgroups undone, renamed to garbage/, its files removed, then its MCS pair freed. */
+async function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord): Promise<boolean> {
+  const store = helper.opts.state.podStore;
+  // First, while the pod's dir is still where gc finds it: a failure keeps the pod for the next gc.
+  try {
+    await tearDownPod(helper, uuid);
+  } catch (e) {
+    throw new HelperError('EINTERNAL', `pod ${uuid} could not be torn down: ${(e as Error).message}`);
+  }
   if (!store.move(uuid, from, 'garbage')) return false;
   crashPoint('sweep');
   fs.rmSync(store.path('garbage', uuid), { recursive: true, force: true });
@@ -92,12 +122,22 @@ function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord)
   return true;
 }
 
-export function rm(helper: Helper, peer: Peer, uuid: string): void {
+/** gc's sweep: a pod whose network or cgroups cannot be undone now is kept for the next gc, the others go on. */
+async function sweepOrKeep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord): Promise<boolean> {
+  try {
+    return await sweep(helper, uuid, from, rec);
+  } catch (e) {
+    process.stderr.write(`ward-helper: gc: ${(e as Error).message}\n`);
+    return false;
+  }
+}
+
+export async function rm(helper: Helper, peer: Peer, uuid: string): Promise<void> {
   const store = helper.opts.state.podStore;
   const { found, rec } = locate(store, peer, uuid, 'remove');
   const state = store.state(found);
   if (state === 'running') throw new HelperError('EPODSTATE', `pod ${uuid} is running; stop it first (ward stop ${uuid})`);
-  if (!sweep(helper, uuid, found.where, rec)) throw new HelperError('EPODSTATE', `pod ${uuid} changed state while being removed; see ward status ${uuid}`);
+  if (!(await sweep(helper, uuid, found.where, rec))) throw new HelperError('EPODSTATE', `pod ${uuid} changed state while being removed; see ward status ${uuid}`);
 }
 
 export function catManifest(helper: Helper, peer: Peer, uuid: string): PodRecord['manifest'] {
@@ -109,7 +149,7 @@ export function catManifest(helper: Helper, peer: Peer, uuid: string): PodRecord
  * marked pods older than the grace period, and prepared pods older than expirePrepared, are
  * removed. Only the caller's pods unless admin.
  */
-export function gc(helper: Helper, peer: Peer, req: GcRequest): { marked: string[]; removed: string[] } {
+export async function gc(helper: Helper, peer: Peer, req: GcRequest): Promise<{ marked: string[]; removed: string[] }> {
   const store = helper.opts.state.podStore;
   const now = Date.now();
   const marked: string[] = [];
@@ -122,8 +162,10 @@ export function gc(helper: Helper, peer: Peer, req: GcRequest): { marked: string
       const t = new Date();
       fs.utimesSync(store.path('exited-garbage', p.uuid), t, t);
       marked.push(p.uuid);
+      // Its network and cgroups go now, not after the grace period (the dir stays for status).
+      await tearDownPod(helper, p.uuid).catch(() => undefined);
     }
-    if (p.where === 'prepared' && !req.markOnly && now - Date.parse(rec.created) >= req.expirePrepared * 1000 && sweep(helper, p.uuid, 'prepared', rec)) removed.push(p.uuid);
+    if (p.where === 'prepared' && !req.markOnly && now - Date.parse(rec.created) >= req.expirePrepared * 1000 && (await sweepOrKeep(helper, p.uuid, 'prepared', rec))) removed.push(p.uuid);
   }
   if (!req.markOnly) {
     for (const p of store.all()) {
@@ -136,8 +178,9 @@ export function gc(helper: Helper, peer: Peer, req: GcRequest): { marked: string
       } catch {
         continue;
       }
-      if (Date.now() - mtime >= req.gracePeriod * 1000 && sweep(helper, p.uuid, 'exited-garbage', rec)) removed.push(p.uuid);
+      if (Date.now() - mtime >= req.gracePeriod * 1000 && (await sweepOrKeep(helper, p.uuid, 'exited-garbage', rec))) removed.push(p.uuid);
     }
+    await tearDownOrphans(helper);
   }
   return { marked, removed };
 }

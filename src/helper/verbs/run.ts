@@ -24,6 +24,9 @@ import { setUpPodSelinux, type PodSelinux } from './run-selinux';
 import { appCaps } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
+import { netWaits, planPodNetwork, startPodNetwork } from './run-net';
+import { makePodCgroups, placeSupervisor, wantsCgroups, type PodCgroupHandle } from './run-cgroups';
+import { tearDownPod } from './run-teardown';
 
 export interface RunContext {
   helper: Helper;
@@ -96,6 +99,7 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
   const { helper, conn } = ctx;
   authorize(ctx, req);
   checkPodVolumes(req.volumes, [req.app], ctx.grants, helper.opts.state.root);
+  const network = planPodNetwork(helper.opts.net, ctx.grants, req);
   const lower = helper.opts.state.tree(conn.peer.uid, req.tree);
   let lowerStat: fs.Stats;
   try {
@@ -133,6 +137,7 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
       stage1: null,
       init: null,
       detached: false,
+      network,
     };
     store.writeRecord(dir, rec);
     crashPoint('embryo');
@@ -162,6 +167,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
   let dir: string | null = null;
   let started = false;
   let stdioOpen = true;
+  let cgroups: PodCgroupHandle | null = null;
   try {
     checkStdioFd(stdio[0], 'stdin');
     checkStdioFd(stdio[1], 'stdout');
@@ -191,6 +197,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     statusFd = store.openStatus(dir);
     const caps = appCaps(app.spec, ctx.grants);
     const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, ctx.grants);
+    if (wantsCgroups(helper.opts.cgroups, rec)) cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
+    crashPoint('cgroups-made');
+    const netWait = netWaits(rec.network);
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     let measured = false;
     try {
@@ -212,13 +221,18 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         readonly: READONLY_PATHS,
         seccompFd: bpfFd,
         stateFds: { lock: lockFd, status: statusFd },
+        ...(cgroups ? { cgroupFds: cgroups.appFds } : {}),
+        ...(netWait ? { netWait } : {}),
+        ...(rec.network?.net.mode === 'host' ? { netHost: true } : {}),
         ...sel.launch,
         ...vols.launch,
       };
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
       measured = await measurePodStart(helper, { uuid, image: app.image, tree: app.tree, spec, ids });
-      pod = launch(helper.opts.stage1Fd, spec, stdio, ids);
+      const cg = cgroups;
+      pod = launch(helper.opts.stage1Fd, spec, stdio, ids, cg ? { placed: (pid) => placeSupervisor(cg, pid) } : {});
     } finally {
+      for (const fd of cgroups?.appFds ?? []) fs.closeSync(fd);
       fs.closeSync(bpfFd);
       vols.close();
       closeFds(stdio);
@@ -234,6 +248,20 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
     crashPoint('launched');
     const exited = pod.exited;
+    if (netWait) {
+      // After "P": the pod's network namespace exists, nothing of the pod runs yet.
+      const pid = await Promise.race([pod.initPid, exited.then(() => null)]);
+      if (pid !== null) {
+        try {
+          await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, upper, lower, hostname: rec.hostname });
+        } catch (e) {
+          pod.go(false);
+          await exited;
+          throw e;
+        }
+        pod.go(true);
+      }
+    }
     try {
       await pod.started;
     } catch (e) {
@@ -254,11 +282,16 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
       conn.close();
-      pod = null; // it outlives this connection
+      // It outlives this connection; its network and cgroups go when it exits.
+      void exited.then(() => tearDownPod(helper, uuid)).catch(() => undefined);
+      pod = null;
       return;
     }
     void forwardSignals(conn, pod);
     const fate = await exited;
+    // Before the caller hears of the exit: when ward run returns, nothing of the pod is left
+    // on the host but its dir (a failure here is finished by gc).
+    await tearDownPod(helper, uuid).catch(() => undefined);
     if (process.env.WARD_HELPER_TIMINGS === '1') process.stderr.write(`timing run ${uuid} recv->exit ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}\n`);
     conn.send({ ok: true, event: 'exited', uuid, code: fate.code, signal: fate.signal });
     conn.close();
@@ -277,8 +310,11 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       // Nothing half-made: a pod that never started leaves no state (its mounts died with
       // stage1's namespaces). The pair goes after the directory (see mcs.ts reclaim).
       if (pod) await pod.exited;
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-      sel?.release();
+      // Network and cgroups before the dir (a failure keeps the dir, so gc can finish).
+      let undone = true;
+      if (cgroups || dir) await tearDownPod(helper, uuid).catch(() => (undone = false));
+      if (dir && undone) fs.rmSync(dir, { recursive: true, force: true });
+      if (undone) sel?.release();
     }
   }
 }

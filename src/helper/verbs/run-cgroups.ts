@@ -1,0 +1,113 @@
+// The run verb's cgroup step: the pod's cgroups are made before stage1 is spawned (pod limits:
+// the helper's pids limit; app limits: the app's memory and cpu isolators), stage1 is placed in
+// the supervisor leaf before it forks anything, and the app's first process joins its leaf
+// through fds opened here (addon/stage1/net.c). At the pod's end, stop, rm and gc the cgroups
+// go, after the OOM kills they counted are kept in the pod's dir for status.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PodRecord } from '../../schema/pod';
+import { PodCgroups, type Leaf } from '../cgroup/pod-cgroups';
+import type { CgroupLayout } from '../cgroup/layout';
+import { HelperError } from '../errors';
+
+export interface CgroupSetup {
+  layout: CgroupLayout;
+  /** Where pods' cgroups go in each hierarchy (relative, e.g. "ward"). */
+  parent: string;
+  /** pids.max of every pod (null: no limit). */
+  pidsMax: number | null;
+}
+
+const OOM_FILE = 'oom.json';
+
+function appLeaf(name: string): Leaf {
+  return `app-${name}`;
+}
+
+/**
+ * Whether the pod gets cgroups: when it has a limit (an app's isolators, or the helper's pids
+ * limit). Placing a process in a cgroup on a v1 hierarchy waits for an RCU grace period
+ * (cgroup_threadgroup_rwsem), milliseconds per pod: a pod without limits does not pay for it.
+ */
+export function wantsCgroups(setup: CgroupSetup, rec: PodRecord): boolean {
+  return setup.pidsMax !== null || rec.apps.some((a) => a.spec.isolators?.memory !== undefined || a.spec.isolators?.cpu !== undefined);
+}
+
+export interface PodCgroupHandle {
+  cg: PodCgroups;
+  /** The app leaf's cgroup.procs, one per hierarchy, for stage1's fds 7+. Close after the launch. */
+  appFds: number[];
+}
+
+/** Makes the pod's cgroups and opens the app leaf for stage1. Nothing is left on failure. */
+export function makePodCgroups(setup: CgroupSetup, uuid: string, rec: PodRecord): PodCgroupHandle {
+  const apps = rec.apps.map((a) => ({ name: a.name, limits: { memoryBytes: a.spec.isolators?.memory, cpuMillis: a.spec.isolators?.cpu } }));
+  let cg: PodCgroups;
+  try {
+    cg = PodCgroups.create(setup.layout, setup.parent, uuid, setup.pidsMax === null ? {} : { pids: setup.pidsMax }, apps);
+  } catch (e) {
+    throw new HelperError('ELAUNCH', `${(e as Error).message}; check the helper's --cgroup-parent and the host's cgroup controllers`);
+  }
+  try {
+    return { cg, appFds: cg.openProcs(appLeaf(rec.apps[0]!.name)) };
+  } catch (e) {
+    void cg.remove();
+    throw new HelperError('ELAUNCH', `cannot open the cgroup of pod ${uuid}'s app: ${(e as Error).message}`);
+  }
+}
+
+/** stage1 into the supervisor leaf, before it is sent its spec (launch's placed hook). */
+export function placeSupervisor(h: PodCgroupHandle, pid: number): void {
+  h.cg.addPid('supervisor', pid);
+}
+
+/**
+ * ward enter: the entering stage1 into the app's leaf before it forks, so the command counts
+ * against the pod's limits as the app does. A pod made before cgroups has none: nothing to join.
+ */
+export function placeEntered(setup: CgroupSetup, uuid: string, app: string, pid: number): void {
+  const cg = PodCgroups.of(setup.layout, setup.parent, uuid);
+  if (!cg.leaves.includes(appLeaf(app))) return;
+  try {
+    cg.addPid(appLeaf(app), pid);
+  } catch (e) {
+    throw new HelperError('ELAUNCH', `cannot place the entered command in pod ${uuid}'s cgroup: ${(e as Error).message}`);
+  }
+}
+
+/** Keeps the OOM kills each app's leaf counted (status shows them after the cgroups are gone), then removes the cgroups. */
+export async function tearDownCgroups(setup: CgroupSetup, uuid: string, podDir: string | null): Promise<void> {
+  const cg = PodCgroups.of(setup.layout, setup.parent, uuid);
+  if (cg.leaves.length === 0 && !fs.existsSync(cgroupDirOf(setup, uuid))) return;
+  if (podDir) {
+    const counts: Record<string, number> = {};
+    for (const leaf of cg.leaves) if (leaf.startsWith('app-')) counts[leaf.slice(4)] = cg.oomKills(leaf);
+    if (Object.values(counts).some((n) => n > 0)) {
+      try {
+        fs.writeFileSync(path.join(podDir, OOM_FILE), JSON.stringify(counts), { mode: 0o600 });
+      } catch {
+        /* the pod's dir is gone: nobody will ask */
+      }
+    }
+  }
+  if (!(await cg.remove())) throw new HelperError('EINTERNAL', `the cgroups of pod ${uuid} could not all be removed; run ward gc again`);
+}
+
+/** The pod's cgroup in the memory hierarchy (or the unified one). */
+function cgroupDirOf(setup: CgroupSetup, uuid: string): string {
+  const root = setup.layout.kind === 'v2' ? setup.layout.root : setup.layout.roots.memory;
+  return path.join(root, setup.parent, uuid);
+}
+
+/** Whether the kernel's OOM killer killed in the app's leaf: live while the cgroups exist, else as kept at teardown. */
+export function oomKilled(setup: CgroupSetup, uuid: string, podDir: string, app: string): boolean {
+  if (fs.existsSync(cgroupDirOf(setup, uuid))) {
+    if (PodCgroups.of(setup.layout, setup.parent, uuid).oomKills(appLeaf(app)) > 0) return true;
+  }
+  try {
+    const kept = JSON.parse(fs.readFileSync(path.join(podDir, OOM_FILE), 'utf8')) as Record<string, unknown>;
+    return typeof kept[app] === 'number' && kept[app] > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,90 @@
+// ward-stage1's network and cgroup keys (addon/stage1/net.c): encoded by the helper only when
+// set, parsed strictly, and the cgroup fds checked to be cgroup.procs files opened for writing
+// before anything is done. stage1 is run directly here with specs it must refuse.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Socket } from 'node:net';
+import { test } from 'node:test';
+import { encodeSpec, type LaunchSpec } from '../../src/helper/launch';
+import { stage1Path } from '../../src/native/addon';
+
+const BASE: LaunchSpec = {
+  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
+  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
+};
+
+function keys(buf: Buffer): string[] {
+  const f = buf.subarray(4).toString('utf8').split('\u0000');
+  return f.filter((_, i) => i % 2 === 0);
+}
+
+function raw(kv: [string, string][]): Buffer {
+  const body = Buffer.concat(kv.flatMap(([k, v]) => [Buffer.from(`${k}\u0000${v}\u0000`)]));
+  const hdr = Buffer.alloc(4);
+  hdr.writeUInt32BE(body.length);
+  return Buffer.concat([hdr, body]);
+}
+
+/** Runs stage1 with fds 5, 6 (lock, status) and 7 (what a cgroup fd should be) as given. */
+function feed(spec: Buffer, fd7: number | 'ignore' = 'ignore'): Promise<{ lines: string; code: number | null }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-stage1-net-'));
+  const lock = fs.openSync(path.join(dir, 'lock'), 'w');
+  const status = fs.openSync(path.join(dir, 'status'), 'a');
+  return new Promise((resolve) => {
+    const c = spawn(stage1Path(), [], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', lock, status, fd7], env: {} });
+    const sync = c.stdio[3] as Socket;
+    let lines = '';
+    sync.on('data', (d: Buffer) => (lines += d.toString()));
+    sync.on('error', () => undefined);
+    sync.write(spec);
+    c.on('close', (code) => {
+      fs.closeSync(lock);
+      fs.closeSync(status);
+      fs.rmSync(dir, { recursive: true, force: true });
+      resolve({ lines, code });
+    });
+  });
+}
+
+test('net_wait, net_host and cgroup_fd are sent only when set; cgroup fds count from 7', () => {
+  assert.deepEqual(keys(encodeSpec(BASE)).filter((k) => k.startsWith('net') || k.startsWith('cgroup')), []);
+  const b = encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, netWait: true, netHost: true, cgroupFds: [40, 41, 42] });
+  const body = b.subarray(4).toString('utf8');
+  assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000cgroup_fd\u00007\u0000cgroup_fd\u00008\u0000cgroup_fd\u00009\u0000/);
+});
+
+test('stage1 refuses cgroup fds out of range, twice, or without the state fds before them', async () => {
+  const base: [string, string][] = [['uuid', 'u'], ['hostname', 'h'], ['lower', '/l'], ['upper', '/u'], ['work', '/w'], ['rootfs', '/r'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']];
+  for (const fd of ['6', '16', '-1', 'x']) {
+    const r = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', fd]]));
+    assert.equal(r.code, 254);
+    assert.match(r.lines, /^E launch spec key 'cgroup_fd' is repeated, malformed or out of range\n$/, fd);
+  }
+  const twice = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', '7'], ['cgroup_fd', '7']]));
+  assert.match(twice.lines, /^E launch spec key 'cgroup_fd' is repeated/);
+  const noState = await feed(raw([...base, ['cgroup_fd', '7']]));
+  assert.match(noState.lines, /^E launch spec has cgroup fds without state fds before them\n$/);
+  const enter = await feed(raw([['enter', '1'], ['uuid', 'u'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true'], ['net_wait', '1']]));
+  assert.match(enter.lines, /^E launch spec for enter names a pod to make\n$/);
+});
+
+test('stage1 refuses a cgroup fd that is not a cgroup.procs file opened for writing', async () => {
+  const devnull = fs.openSync('/dev/null', 'w');
+  const file = fs.openSync(path.join(os.tmpdir(), `ward-not-cgroup-${process.pid}`), 'w');
+  const ro = fs.openSync(fs.readdirSync('/sys/fs/cgroup').includes('cgroup.procs') ? '/sys/fs/cgroup/cgroup.procs' : '/sys/fs/cgroup/memory/cgroup.procs', 'r');
+  try {
+    for (const fd of [devnull, file, ro]) {
+      const r = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [fd] }), fd);
+      assert.equal(r.code, 254);
+      assert.match(r.lines, /^E cgroup fd 7 is not a cgroup\.procs file opened for writing\n$/);
+    }
+    const missing = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [devnull] }));
+    assert.match(missing.lines, /^E cgroup fd 7 is not open\n$/);
+  } finally {
+    [devnull, file, ro].forEach((fd) => fs.closeSync(fd));
+    fs.rmSync(path.join(os.tmpdir(), `ward-not-cgroup-${process.pid}`), { force: true });
+  }
+});
