@@ -3,7 +3,7 @@
 // their SHA-256, so a lookup compares digests, never the secret itself byte by byte.
 import crypto from 'node:crypto';
 import type { AppcPodManifest } from '../schema/appc-pod';
-import { readImageManifest, type MdsRegistration } from '../schema/mds';
+import type { MdsRegistration } from '../schema/mds';
 
 type Annotation = { name: string; value: string };
 
@@ -45,9 +45,7 @@ export class PodRegistry {
     const apps = new Map<string, { imageManifest: string; imageId: string; annotations: Annotation[] }>();
     for (const app of reg.apps) {
       const inPod = reg.manifest.apps.find((a) => a.name === app.name)!;
-      // Checked by the schema already; read again for the annotations.
-      const image = readImageManifest(app.imageManifest)!;
-      apps.set(app.name, { imageManifest: app.imageManifest, imageId: inPod.image.id, annotations: mergeAnnotations(image.annotations ?? [], inPod.annotations ?? []) });
+      apps.set(app.name, { imageManifest: app.image.manifest, imageId: inPod.image.id, annotations: mergeAnnotations(app.image.annotations, inPod.annotations ?? []) });
     }
     this.bySecret.set(key, { uuid: reg.uuid, manifest: reg.manifest, apps, addresses: new Set(reg.addresses.map(normalizeAddress)) });
     this.secretOf.set(reg.uuid, key);

@@ -1,20 +1,19 @@
 // The appc metadata service (appc/spec 0.8.11, ace.md "App Container Metadata Service"): what the
 // helper registers on the service's root-only Unix socket, and the limits of both its sides.
 // The pod manifest is the helper's own (schema/appc-pod.ts); each app's image manifest travels as
-// the text the image carried, served back verbatim and read here only for its annotations.
+// text with its annotations beside it (schema/mds-image.ts): nothing of an image is parsed as root.
 import net from 'node:net';
 import { z } from 'zod';
-import { ImageManifest } from './aci';
 import { AppcAcName } from './appc-app';
 import { AppcPodManifest } from './appc-pod';
 import { PodUuid } from './protocol';
-import { parseStrictJson } from './strict-json';
+import { MdsImage } from './mds-image';
+export { MDS_MAX_IMAGE_MANIFEST_BYTES, MdsImage } from './mds-image';
 
 /** rkt's registration socket and port, so an rkt user finds them where they were. */
 export const MDS_DEFAULT_SOCKET = '/run/ward/metadata-svc.sock';
 export const MDS_DEFAULT_PORT = 18112;
 
-export const MDS_MAX_IMAGE_MANIFEST_BYTES = 256 * 1024;
 export const MDS_MAX_APPS = 16;
 /** A registration: the pod manifest and up to MDS_MAX_APPS image manifests, with room for JSON escaping. */
 export const MDS_MAX_REGISTRATION_BYTES = 8 * 1024 * 1024;
@@ -29,25 +28,10 @@ export const MdsSecret = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 byt
 /** An address the pod's requests come from, written as node reports a peer (no brackets, no zone). */
 export const MdsAddress = z.string().max(45).refine((a) => net.isIP(a) !== 0 && !a.includes('%'), 'must be an IPv4 or IPv6 address');
 
-/** One app's image manifest, as its image has it; valid JSON and a valid appc image manifest. */
-export const MdsImageManifestText = z
-  .string()
-  .min(2)
-  .max(MDS_MAX_IMAGE_MANIFEST_BYTES)
-  .refine((text) => readImageManifest(text) !== null, 'must be an appc image manifest (strict JSON)');
-
-export function readImageManifest(text: string): ImageManifest | null {
-  try {
-    const parsed = ImageManifest.safeParse(parseStrictJson(Buffer.from(text, 'utf8')));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
+/** One app: its name in the pod manifest and its image's manifest and annotations. */
 export const MdsApp = z.strictObject({
   name: AppcAcName.max(64),
-  imageManifest: MdsImageManifestText,
+  image: MdsImage,
 });
 
 /** PUT /pods/<uuid> on the registration socket. */

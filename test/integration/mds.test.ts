@@ -12,9 +12,10 @@ import { MdsProcess, newSecret } from '../lib/mds';
 const TEXT = 'text/plain; charset=us-ascii';
 const IMAGE_ID = `sha512-${'ab'.repeat(64)}`;
 
-function imageManifest(name: string, annotations: { name: string; value: string }[]): string {
+function image(name: string, annotations: { name: string; value: string }[]): { manifest: string; annotations: { name: string; value: string }[] } {
   // Spacing and key order as an image might have them: served back byte for byte.
-  return JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name, labels: [{ name: 'os', value: 'linux' }], app: { exec: ['/bin/x'], user: '0', group: '0', ports: [{ name: 'www', protocol: 'tcp', port: 80 }] }, annotations }, null, 1);
+  const manifest = JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name, labels: [{ name: 'os', value: 'linux' }], app: { exec: ['/bin/x'], user: '0', group: '0', ports: [{ name: 'www', protocol: 'tcp', port: 80 }] }, annotations }, null, 1);
+  return { manifest, annotations };
 }
 
 interface Pod {
@@ -39,8 +40,8 @@ function pod(address: string, opts: { podAnnotations?: { name: string; value: st
       annotations: opts.podAnnotations ?? [{ name: 'ip-address', value: address }],
     },
     apps: [
-      { name: 'main', imageManifest: imageManifest('example.com/main', [{ name: 'lorem', value: 'ipsum' }, { name: 'homepage', value: 'https://example.com' }]) },
-      { name: 'sidekick', imageManifest: imageManifest('example.com/sidekick', []) },
+      { name: 'main', image: image('example.com/main', [{ name: 'lorem', value: 'ipsum' }, { name: 'homepage', value: 'https://example.com' }]) },
+      { name: 'sidekick', image: image('example.com/sidekick', []) },
     ],
   };
   return { uuid, secret, address, registration };
@@ -94,7 +95,7 @@ describe('ward metadata-service', () => {
     assert.deepEqual(JSON.parse((await mds.query(a.address, `${base(a)}/apps/sidekick/annotations/`)).body), []);
     const im = await mds.query(a.address, `${base(a)}/apps/main/image/manifest`);
     assert.deepEqual([im.status, im.type], [200, 'application/json']);
-    assert.equal(im.body, (a.registration.apps as { imageManifest: string }[])[0]!.imageManifest);
+    assert.equal(im.body, (a.registration.apps as { image: { manifest: string } }[])[0]!.image.manifest);
     const id = await mds.query(a.address, `${base(a)}/apps/sidekick/image/id`);
     assert.deepEqual([id.status, id.type, id.body], [200, TEXT, IMAGE_ID]);
     assert.equal((await mds.query(a.address, `${base(a)}/apps/other/image/id`)).status, 404);
@@ -163,8 +164,9 @@ describe('ward metadata-service', () => {
       ['no address', JSON.stringify({ ...reg, addresses: [] })],
       ['bad address', JSON.stringify({ ...reg, addresses: ['127.0.0.300'] })],
       ['app not in the manifest', JSON.stringify({ ...reg, apps: [(reg.apps as object[])[0]] })],
-      ['image manifest not JSON', JSON.stringify({ ...reg, apps: (reg.apps as object[]).map((x) => ({ ...x, imageManifest: '{"acKind":' })) })],
-      ['image manifest not appc', JSON.stringify({ ...reg, apps: (reg.apps as object[]).map((x) => ({ ...x, imageManifest: '{"acKind":"PodManifest"}' })) })],
+      ['image annotation name not an AC Identifier', JSON.stringify({ ...reg, apps: (reg.apps as { image: object }[]).map((x) => ({ ...x, image: { ...x.image, annotations: [{ name: 'Bad Name', value: 'x' }] } })) })],
+      ['image manifest over 256 KiB', JSON.stringify({ ...reg, apps: (reg.apps as { image: object }[]).map((x) => ({ ...x, image: { ...x.image, manifest: ' '.repeat(257 * 1024) } })) })],
+      ['an app named twice', JSON.stringify({ ...reg, apps: [...(reg.apps as object[]), (reg.apps as object[])[0]] })],
       ['uuid differs from the path', JSON.stringify({ ...reg, uuid: crypto.randomUUID() })],
       ['not application/json', JSON.stringify(reg), 'text/plain'],
     ];
