@@ -13,6 +13,7 @@ import { StateDir } from './state';
 import { AuditAnchor } from './tpm/audit-anchor';
 import { Measurer, resolveTcti } from './tpm/measurer';
 import { helperDigest } from './tpm/self-digest';
+import { MDS_DEFAULT_PORT, MDS_DEFAULT_SOCKET } from '../schema/mds';
 import { checkTarget } from './tpm/target';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
@@ -23,6 +24,8 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --profiles-dir DIR   seccomp profiles (default the shipped policies/seccomp)
   --tpm-tcti CONF      the TPM to measure into, overriding the policy's tpm.tcti (tpm2-tss TCTI:
                        device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321; none: no TPM)
+  --mds-socket PATH    the metadata service's registration socket (default /run/ward/metadata-svc.sock)
+  --mds-port N         the metadata service's port as pods reach it (default 18112)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
   --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
   --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
@@ -51,6 +54,8 @@ async function main(): Promise<void> {
         policy: { type: 'string' },
         'profiles-dir': { type: 'string', default: path.join(SHIPPED_POLICIES, 'seccomp') },
         'tpm-tcti': { type: 'string' },
+        'mds-socket': { type: 'string', default: MDS_DEFAULT_SOCKET },
+        'mds-port': { type: 'string', default: String(MDS_DEFAULT_PORT) },
         'test-exec-label': { type: 'boolean' },
         'test-proc-dir': { type: 'string' },
         'test-attr-file': { type: 'string' },
@@ -126,6 +131,8 @@ async function main(): Promise<void> {
   } catch (e) {
     fatal(`TPM set-up: ${(e as Error).message}`);
   }
+  const mdsPort = Number(values['mds-port']);
+  if (!/^\d{1,5}$/.test(values['mds-port']) || mdsPort < 1 || mdsPort > 65535) fatal(`--mds-port: '${values['mds-port']}' is not a port number`);
   const socketPath = path.resolve(values.socket);
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1' ? 3 : null;
@@ -140,6 +147,7 @@ async function main(): Promise<void> {
     measurer,
     helperDigest: helperDigest(),
     selinux,
+    mds: { socket: path.resolve(values['mds-socket']), port: mdsPort },
   });
   // The audit head as it is now goes into the TPM first; a TPM slow to answer does not hold up
   // listening (measurements queue behind it, and wait or fail as the policy says).

@@ -26,22 +26,25 @@ export interface Grants {
   verbs: Set<Verb>;
   insecure: Set<InsecureOption>;
   allowUnverified: boolean;
+  mdsRegister: boolean;
 }
 
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false };
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, mdsRegister: false };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
     grant.verbs.forEach((v) => g.verbs.add(v));
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
+    g.mdsRegister ||= grant.mdsRegister;
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
   if (own?.verbs) g.verbs = new Set(own.verbs);
   if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
+  if (own?.mdsRegister !== undefined) g.mdsRegister = own.mdsRegister;
   return g;
 }
 

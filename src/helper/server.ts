@@ -21,6 +21,7 @@ import { seal } from './verbs/seal';
 import { tpmLog, tpmQuote } from './verbs/tpm-quote';
 import type { Measurer } from './tpm/measurer';
 import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
+import type { MdsConfig } from './verbs/run-mds';
 
 export interface HelperOptions {
   socketPath: string;
@@ -37,6 +38,8 @@ export interface HelperOptions {
   helperDigest: string;
   /** SELinux: the policy's section, the host's container types, the MCS allocator. */
   selinux: SelinuxSetup;
+  /** The metadata service pods are registered with (--mds-register); absent: its defaults. */
+  mds?: MdsConfig;
 }
 
 /** Connections one user may hold open at once; more are refused with EDENIED (each costs an fd, never a thread). */

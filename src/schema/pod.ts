@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AppcPodManifest } from './appc-pod';
 import { AppSpec, ImageRef, PodUuid, TreeDigest } from './protocol';
 import { PodLabels, RunSelinuxMode } from './selinux';
+import { MdsImage } from './mds-image';
 
 /** A process named by pid and its start time (/proc/<pid>/stat field 22): a reused pid does not match. */
 export const ProcessRef = z.strictObject({ pid: z.number().int().positive(), startTime: z.string().regex(/^\d{1,20}$/) });
@@ -33,6 +34,8 @@ export const PodRecord = z.strictObject({
   init: ProcessRef.nullable(),
   /** The caller passed --detach: the pod outlives its connection. */
   detached: z.boolean(),
+  /** --mds-register: each app's image for the metadata service, in the apps' order (absent: not registered). */
+  mdsImages: z.array(MdsImage).max(16).optional(),
 });
 export type PodRecord = z.infer<typeof PodRecord>;
 

@@ -10,6 +10,8 @@ export const Grant = z.strictObject({
   insecureOptions: z.array(InsecureOption).default([]),
   /** Unverified images may run (with --insecure-options=image) for members. */
   allowUnverified: z.boolean().default(false),
+  /** Pods may be registered with the metadata service (--mds-register). */
+  mdsRegister: z.boolean().default(false),
 });
 
 /**
@@ -20,6 +22,7 @@ export const UserGrant = z.strictObject({
   verbs: z.array(z.enum(VERBS)).optional(),
   insecureOptions: z.array(InsecureOption).optional(),
   allowUnverified: z.boolean().optional(),
+  mdsRegister: z.boolean().optional(),
 });
 
 export const HelperPolicy = z.strictObject({

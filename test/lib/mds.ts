@@ -21,14 +21,14 @@ export class MdsProcess {
   log = '';
   private child: ChildProcess | null = null;
 
-  async start(): Promise<void> {
+  async start(extra: string[] = []): Promise<void> {
     this.log = '';
-    const child = spawn(process.execPath, [WARD, 'metadata-service', '--listen-port', '0', '--listen-address', '127.0.0.1', '--socket', this.socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [WARD, 'metadata-service', '--listen-port', '0', '--listen-address', '127.0.0.1', '--socket', this.socket, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {
       child.stderr!.on('data', (d: Buffer) => {
         this.log += d.toString();
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(this.log);
+        const m = /listening on [0-9.]+:(\d+)/.exec(this.log);
         if (m) resolve(Number(m[1]));
       });
       child.once('exit', (code) => reject(new Error(`metadata-service exited ${code}: ${this.log}`)));

@@ -15,6 +15,7 @@ import type { Helper } from '../server';
 import { crashPoint } from '../fault';
 import { measurePodAction } from '../tpm/pod-event';
 import { mayTouch, requireOwner } from './pod-access';
+import { DEFAULT_MDS_CONFIG, unregisterPodMds } from './run-mds';
 
 const WAIT_POLL_MS = 100;
 
@@ -89,6 +90,7 @@ function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodRecord)
   fs.rmSync(store.path('garbage', uuid), { recursive: true, force: true });
   const level = rec.selinux?.level ?? helper.opts.selinux.mcs.heldBy(uuid);
   if (level) helper.opts.selinux.mcs.release(level, uuid);
+  if (rec.mdsImages) void unregisterPodMds(helper.opts.mds ?? DEFAULT_MDS_CONFIG, uuid);
   return true;
 }
 

@@ -21,6 +21,7 @@ import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
+import { DEFAULT_MDS_CONFIG, planPodMds, registerAttachedPod } from './run-mds';
 
 export interface RunContext {
   helper: Helper;
@@ -43,6 +44,10 @@ function authorize(ctx: RunContext, req: PodRequest): void {
       throw new HelperError('EDENIED', `image ${req.image.name} is not verified; verify it (ward trust) or pass --insecure-options=image`);
     }
     if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${req.image.name}`);
+  }
+  if (req.mdsRegister && !ctx.grants.mdsRegister) throw new HelperError('EDENIED', 'helper policy does not allow you --mds-register (grant mdsRegister)');
+  if (Boolean(req.mdsRegister) !== (req.mdsImages !== undefined) || (req.mdsImages && req.mdsImages.length !== 1)) {
+    throw new HelperError('EFRAME', 'mdsImages must come with mdsRegister, one per app');
   }
 }
 
@@ -121,6 +126,7 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
       stage1: null,
       init: null,
       detached: false,
+      ...(req.mdsRegister ? { mdsImages: req.mdsImages } : {}),
     };
     store.writeRecord(dir, rec);
     crashPoint('embryo');
@@ -176,6 +182,10 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
     statusFd = store.openStatus(dir);
     const profile = helper.opts.seccomp;
+    // --mds-register: the URL is fixed before launch, the registration follows the network's attach.
+    // The pod's CNI networks: none are attached to pods yet, so the plan refuses (ENETWORK).
+    const mdsConfig = helper.opts.mds ?? DEFAULT_MDS_CONFIG;
+    const mds = rec.mdsImages ? planPodMds(mdsConfig, uuid, []) : null;
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     let measured = false;
     try {
@@ -190,7 +200,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         uid: app.spec.user,
         gid: app.spec.group,
         args: app.spec.exec,
-        env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
+        env: [...app.spec.environment.map((e) => `${e.name}=${e.value}`), ...(mds ? [`AC_METADATA_URL=${mds.url}`] : [])],
         caps: Object.values(APPC_DEFAULT_CAPS),
         masked: MASKED_PATHS,
         readonly: READONLY_PATHS,
@@ -216,6 +226,8 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
     crashPoint('launched');
     const exited = pod.exited;
+    // Between the network's attach and the apps' start; failing, the pod does not start.
+    if (mds) await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached: [], exited });
     try {
       await pod.started;
     } catch (e) {
