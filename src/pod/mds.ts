@@ -3,7 +3,7 @@
 // from the manifest ward verified; the helper only checks their shape and size.
 import { WardError } from '../image/errors';
 import type { ImageManifest } from '../schema/aci';
-import { MDS_MAX_IMAGE_MANIFEST_BYTES, MdsAnnotations, type MdsImage } from '../schema/mds-image';
+import { MDS_MAX_IMAGE_MANIFEST_BYTES, MDS_MAX_IMAGES_BYTES, MdsAnnotations, type MdsImage } from '../schema/mds-image';
 
 export function mdsImageOf(imageName: string, manifest: ImageManifest): MdsImage {
   const text = JSON.stringify(manifest);
@@ -13,4 +13,12 @@ export function mdsImageOf(imageName: string, manifest: ImageManifest): MdsImage
   const annotations = MdsAnnotations.safeParse(manifest.annotations ?? []);
   if (!annotations.success) throw new WardError('EIMAGE', `image ${imageName}: its annotations cannot be served by the metadata service (${annotations.error.issues[0]?.message}); run it without --mds-register`);
   return { manifest: text, annotations: annotations.data };
+}
+
+/** Each app's image, within what one request to the helper can carry. */
+export function mdsImagesOf(images: { name: string; manifest: ImageManifest }[]): MdsImage[] {
+  const out = images.map((i) => mdsImageOf(i.name, i.manifest));
+  const total = Buffer.byteLength(JSON.stringify(out));
+  if (total > MDS_MAX_IMAGES_BYTES) throw new WardError('EIMAGE', `the pod's image manifests take ${total} bytes, more than the ${MDS_MAX_IMAGES_BYTES} a --mds-register request carries; run it without --mds-register`);
+  return out;
 }

@@ -11,7 +11,7 @@ import type { ImageRef } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import { HelperClient } from './client';
-import { mdsImageOf } from './mds';
+import { mdsImagesOf } from './mds';
 import { sealImage } from './seal';
 
 export interface RunOptions {
@@ -65,7 +65,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: [mdsImageOf(rec.name, manifest)] } : {}) };
+      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: mdsImagesOf([{ name: rec.name, manifest }]) } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
       else client.send({ verb: 'run', ...body }, [0, 1, 2]);

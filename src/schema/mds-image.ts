@@ -4,9 +4,11 @@
 import { z } from 'zod';
 import { AcIdentifier } from './aci';
 
-export const MDS_MAX_IMAGE_MANIFEST_BYTES = 256 * 1024;
+// Helper frames are at most 64 KiB (protocol-limits.ts): the images of a whole pod get 40 KiB.
+export const MDS_MAX_IMAGE_MANIFEST_BYTES = 16 * 1024;
+export const MDS_MAX_IMAGES_BYTES = 40 * 1024;
 
-export const MdsAnnotations = z.array(z.strictObject({ name: AcIdentifier, value: z.string().max(65536) })).max(256);
+export const MdsAnnotations = z.array(z.strictObject({ name: AcIdentifier, value: z.string().max(4096) })).max(64);
 export type MdsAnnotations = z.infer<typeof MdsAnnotations>;
 
 export const MdsImage = z.strictObject({

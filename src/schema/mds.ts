@@ -8,15 +8,15 @@ import { AppcAcName } from './appc-app';
 import { AppcPodManifest } from './appc-pod';
 import { PodUuid } from './protocol';
 import { MdsImage } from './mds-image';
-export { MDS_MAX_IMAGE_MANIFEST_BYTES, MdsImage } from './mds-image';
+export { MDS_MAX_IMAGE_MANIFEST_BYTES, MDS_MAX_IMAGES_BYTES, MdsImage } from './mds-image';
 
 /** rkt's registration socket and port, so an rkt user finds them where they were. */
 export const MDS_DEFAULT_SOCKET = '/run/ward/metadata-svc.sock';
 export const MDS_DEFAULT_PORT = 18112;
 
 export const MDS_MAX_APPS = 16;
-/** A registration: the pod manifest and up to MDS_MAX_APPS image manifests, with room for JSON escaping. */
-export const MDS_MAX_REGISTRATION_BYTES = 8 * 1024 * 1024;
+/** A registration: the pod manifest and the apps' images, each from a helper frame of at most 64 KiB, with room for JSON escaping. */
+export const MDS_MAX_REGISTRATION_BYTES = 1024 * 1024;
 /** A form posted by an app (sign, verify). */
 export const MDS_MAX_FORM_BYTES = 64 * 1024;
 /** A pod on several networks has an address on each. */

@@ -14,7 +14,7 @@ import { builtinNetworks } from '../../src/helper/net/networks';
 import { hostAddressOf, planPodMds, registerAttachedPod, unregisterPodMds } from '../../src/helper/verbs/run-mds';
 import type { AppcPodManifest } from '../../src/schema/appc-pod';
 import type { NetworkConfList } from '../../src/schema/cni';
-import { buildBusyboxAci } from '../lib/aci-builder';
+import { buildBusyboxAci, manifestFor } from '../lib/aci-builder';
 import { REPO, TestEnv } from '../lib/env';
 import { MdsProcess, request } from '../lib/mds';
 
@@ -156,6 +156,14 @@ describe('ward run --mds-register', () => {
     assert.match(r.stderr, /^ward: pod [0-9a-f-]{36}: --mds-register needs the pod on a network the metadata service is reached on; pass --net=default .*\n$/);
     const list = await env.ward('a', ['list', '--format=json']);
     assert.deepEqual(JSON.parse(list.stdout), []);
+  });
+
+  test('an image manifest too large to register is refused by ward before the helper is asked', async () => {
+    const big = env.fixture('big-manifest.aci');
+    await buildBusyboxAci(big, { name: 'example.com/big', manifest: { ...manifestFor({ name: 'example.com/big' }), annotations: [{ name: 'filler', value: 'x'.repeat(17 * 1024) }] } });
+    const r = await env.ward('a', ['run', '--insecure-options=image', '--mds-register', big, '--', '-c', 'echo ran']);
+    assert.equal(r.code, 251, r.stderr);
+    assert.equal(r.stderr, 'ward: image example.com/big: its manifest is larger than the 16384 bytes the metadata service takes; run it without --mds-register\n');
   });
 
   test('helper policy may refuse --mds-register', async () => {

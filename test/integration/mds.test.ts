@@ -165,7 +165,7 @@ describe('ward metadata-service', () => {
       ['bad address', JSON.stringify({ ...reg, addresses: ['127.0.0.300'] })],
       ['app not in the manifest', JSON.stringify({ ...reg, apps: [(reg.apps as object[])[0]] })],
       ['image annotation name not an AC Identifier', JSON.stringify({ ...reg, apps: (reg.apps as { image: object }[]).map((x) => ({ ...x, image: { ...x.image, annotations: [{ name: 'Bad Name', value: 'x' }] } })) })],
-      ['image manifest over 256 KiB', JSON.stringify({ ...reg, apps: (reg.apps as { image: object }[]).map((x) => ({ ...x, image: { ...x.image, manifest: ' '.repeat(257 * 1024) } })) })],
+      ['image manifest over 16 KiB', JSON.stringify({ ...reg, apps: (reg.apps as { image: object }[]).map((x) => ({ ...x, image: { ...x.image, manifest: ' '.repeat(17 * 1024) } })) })],
       ['an app named twice', JSON.stringify({ ...reg, apps: [...(reg.apps as object[]), (reg.apps as object[])[0]] })],
       ['uuid differs from the path', JSON.stringify({ ...reg, uuid: crypto.randomUUID() })],
       ['not application/json', JSON.stringify(reg), 'text/plain'],
@@ -183,7 +183,7 @@ describe('ward metadata-service', () => {
 
   test('an oversized registration is refused with 413', async () => {
     const p = pod('127.0.0.5');
-    const huge = JSON.stringify({ ...p.registration, manifest: { ...(p.registration.manifest as object), annotations: [{ name: 'x', value: 'y'.repeat(9 * 1024 * 1024) }] } });
+    const huge = JSON.stringify({ ...p.registration, manifest: { ...(p.registration.manifest as object), annotations: [{ name: 'x', value: 'y'.repeat(1100 * 1024) }] } });
     const r = await mds.register('PUT', `/pods/${p.uuid}`, huge);
     assert.equal(r.status, 413);
   });
