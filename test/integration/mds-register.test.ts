@@ -16,6 +16,7 @@ import type { AppcPodManifest } from '../../src/schema/appc-pod';
 import type { NetworkConfList } from '../../src/schema/cni';
 import { buildBusyboxAci, manifestFor } from '../lib/aci-builder';
 import { REPO, TestEnv } from '../lib/env';
+import { RawClient } from '../lib/raw-client';
 import { MdsProcess, request } from '../lib/mds';
 
 const IMAGE_ID = `sha512-${'cd'.repeat(64)}`;
@@ -164,6 +165,21 @@ describe('ward run --mds-register', () => {
     const r = await env.ward('a', ['run', '--insecure-options=image', '--mds-register', big, '--', '-c', 'echo ran']);
     assert.equal(r.code, 251, r.stderr);
     assert.equal(r.stderr, 'ward: image example.com/big: its manifest is larger than the 16384 bytes the metadata service takes; run it without --mds-register\n');
+  });
+
+  test('the helper takes image manifests only with mdsRegister, one per app', async () => {
+    const base = { verb: 'prepare', tree: `sha256:${'0'.repeat(64)}`, image: { name: 'example.com/x', id: IMAGE_ID, signer: 'unverified' }, app: { exec: ['/bin/sh'], user: 0, group: 0, workingDirectory: '/', environment: [] }, insecureOptions: ['image'] };
+    const one = images(1);
+    for (const extra of [{ mdsImages: one }, { mdsRegister: true }, { mdsRegister: true, mdsImages: images(2) }, { mdsRegister: false, mdsImages: one }]) {
+      const c = RawClient.connect(env.socket, 'a');
+      try {
+        const reply = await c.request({ ...base, ...extra });
+        const json = (reply as { json: { ok: boolean; code: string; message: string } }).json;
+        assert.deepEqual([json.ok, json.code, json.message], [false, 'EFRAME', 'mdsImages must come with mdsRegister, one per app'], JSON.stringify(extra));
+      } finally {
+        c.close();
+      }
+    }
   });
 
   test('helper policy may refuse --mds-register', async () => {
