@@ -14,6 +14,7 @@ import { AuditAnchor } from './tpm/audit-anchor';
 import { Measurer, resolveTcti } from './tpm/measurer';
 import { helperDigest } from './tpm/self-digest';
 import { MDS_DEFAULT_PORT, MDS_DEFAULT_SOCKET } from '../schema/mds';
+import { unregisterExitedPods } from './verbs/run-mds';
 import { checkTarget } from './tpm/target';
 
 const SHIPPED_POLICIES = path.join(__dirname, '..', '..', '..', 'policies');
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
   const anchor = new AuditAnchor(measurer, helper.audit, policy.tpm.auditInterval, tpmNote);
   void measurer.start();
   void anchor.start();
+  unregisterExitedPods(helper.opts.mds!, state.podStore);
   tpmNote(measurer.describe());
   try {
     await helper.listen(activated);

@@ -142,13 +142,56 @@ describe('--mds-register over a real ptp network', () => {
 
 describe('ward run --mds-register', () => {
   const env = new TestEnv('mds-register');
+  const mds = new MdsProcess();
   let aci: string;
   before(async () => {
-    await env.start();
+    await mds.start();
+    await env.start(['--mds-socket', mds.socket, '--mds-port', String(mds.port)]);
     aci = env.fixture('busybox.aci');
     await buildBusyboxAci(aci);
   });
-  after(() => env.stop());
+  after(async () => {
+    await env.stop();
+    await mds.cleanup();
+  });
+
+  /** A pod prepared with --mds-register, registered by hand as if it had run (no network here). */
+  async function registeredPod(): Promise<{ uuid: string; get: () => Promise<number> }> {
+    const r = await env.ward('a', ['prepare', '--insecure-options=image', '--mds-register', aci]);
+    assert.equal(r.code, 0, r.stderr);
+    const uuid = r.stdout.trim();
+    const rec = JSON.parse(fs.readFileSync(path.join(env.podDir(uuid)!, 'pod.json'), 'utf8')) as { manifest: AppcPodManifest; mdsImages: { manifest: string; annotations: unknown[] }[] };
+    assert.equal(rec.mdsImages.length, 1);
+    assert.equal(JSON.parse(rec.mdsImages[0]!.manifest).name, 'example.com/busybox');
+    const secret = crypto.randomBytes(32).toString('base64url');
+    const reg = { uuid, secret, addresses: ['127.0.0.12'], manifest: rec.manifest, apps: [{ name: rec.manifest.apps[0]!.name, image: rec.mdsImages[0] }] };
+    assert.equal((await mds.register('PUT', `/pods/${uuid}`, JSON.stringify(reg))).status, 201);
+    const get = async () => (await mds.query('127.0.0.12', `/${secret}/acMetadata/v1/pod/uuid`)).status;
+    assert.equal(await get(), 200);
+    return { uuid, get };
+  }
+
+  test('ward rm unregisters the pod', async () => {
+    const pod = await registeredPod();
+    const r = await env.ward('a', ['rm', pod.uuid]);
+    assert.equal(r.code, 0, r.stderr);
+    for (let i = 0; i < 100 && (await pod.get()) === 200; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(await pod.get(), 403);
+  });
+
+  test('a helper starting after a crash unregisters the pods that exited meanwhile', async () => {
+    const pod = await registeredPod();
+    const other = await registeredPod();
+    await env.killHelper();
+    // As a pod that ran and exited while no helper watched it: in run/, its lock free.
+    fs.renameSync(env.podDir(pod.uuid)!, path.join(env.state, 'pods', 'run', pod.uuid));
+    await env.start(['--mds-socket', mds.socket, '--mds-port', String(mds.port)]);
+    for (let i = 0; i < 100 && (await pod.get()) === 200; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(await pod.get(), 403);
+    assert.equal(await other.get(), 200, 'a prepared pod stays registered until it is removed');
+    assert.equal((await env.ward('a', ['rm', other.uuid])).code, 0);
+    assert.equal((await env.ward('a', ['rm', pod.uuid])).code, 0);
+  });
 
   test('a pod with no network for the service to be reached on does not start, and leaves nothing', async () => {
     const r = await env.ward('a', ['run', '--insecure-options=image', '--mds-register', aci, '--', '-c', 'echo ran']);

@@ -9,6 +9,7 @@ import type { AppcPodManifest } from '../../schema/appc-pod';
 import type { NetworkConfList } from '../../schema/cni';
 import { MDS_DEFAULT_PORT, MDS_DEFAULT_SOCKET, type MdsImage, type MdsRegistration } from '../../schema/mds';
 import { HelperError } from '../errors';
+import type { PodStore } from '../pod-store';
 
 export interface MdsConfig {
   /** The service's registration socket (root-only). */
@@ -150,4 +151,16 @@ export async function registerAttachedPod(cfg: MdsConfig, pod: { uuid: string; m
   const images = new Map(pod.manifest.apps.map((a, i) => [a.name, pod.images[i]!] as const));
   await registerPodMds(cfg, { uuid: pod.uuid, mds: pod.mds, manifest: pod.manifest, images, addresses });
   void pod.exited.then(() => unregisterPodMds(cfg, pod.uuid));
+}
+
+/**
+ * At helper start: pods that exited while no helper watched them (a helper killed or restarted)
+ * are unregistered now rather than at their rm or gc.
+ */
+export function unregisterExitedPods(cfg: MdsConfig, store: PodStore): void {
+  for (const p of store.all()) {
+    if (p.where !== 'run' && p.where !== 'exited-garbage') continue;
+    if (p.where === 'run' && store.isLocked(p.dir)) continue;
+    if (store.readRecord(p.dir)?.mdsImages) void unregisterPodMds(cfg, p.uuid);
+  }
 }
