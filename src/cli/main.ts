@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Register> = {
   audit: () => (require('./audit') as typeof import('./audit')).register,
   trust: () => (require('./trust') as typeof import('./trust')).register,
   version: () => (require('./version') as typeof import('./version')).register,
+  'metadata-service': () => (require('./metadata-service') as typeof import('./metadata-service')).register,
 };
 
 const program = new Command('ward')

@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('--insecure-options <list>', 'image (run unverified), tls, http; comma-separated')
     .option('--pull-policy <policy>', 'new (use the store if present), update (always fetch), never', 'new')
     .option('--selinux <mode>', 'auto, require or off, as ward run')
+
     .option('--net <nets>', 'none, host, default, default-restricted or named networks, comma-separated (default: the helper\'s default network where policy grants it, else none)', collect)
     .option('--port <NAME:[HOSTIP:]HOSTPORT>', 'forward a host port to the image\'s port NAME (repeatable)', collect)
     .option('--dns <ip>', 'a name server for the pod\'s /etc/resolv.conf (repeatable)', collect)
@@ -25,12 +26,13 @@ export function register(program: Command): void {
     .option('--memory <quantity>', 'the app\'s memory limit: 512M, 1G, 256Mi (rkt\'s quantities)')
     .option('--cpu <quantity>', 'the app\'s CPU limit: cores (1, 0.5) or thousandths (500m)')
     .option('--volume <spec>', VOLUME_HELP, collect).option('--mount <spec>', MOUNT_HELP, collect)
+    .option('--mds-register', 'register the pod with the metadata service (ward metadata-service) and give its apps AC_METADATA_URL')
     .option('--uuid-file-save <file>', 'write the pod\'s uuid to this file');
-  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string; volume?: string[]; mount?: string[]; net?: string[]; port?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOpt?: string[]; memory?: string; cpu?: string }, c: Command) => {
+  addPodEnvOptions(cmd).action(async (words: string[], opts: PodEnvOpts & { hostname?: string; insecureOptions?: string; pullPolicy: string; selinux?: string; uuidFileSave?: string; volume?: string[]; mount?: string[]; net?: string[]; port?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOpt?: string[]; memory?: string; cpu?: string; mdsRegister?: boolean }, c: Command) => {
     const g = globals(c);
     const insecure = [...g.insecureOptions, ...parseInsecure(opts.insecureOptions)];
     const apps = appsFrom(words, c);
-    const uuid = await preparePod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave, volumes: opts.volume, mounts: opts.mount, net: opts.net, ports: opts.port, dns: opts.dns, dnsSearch: opts.dnsSearch, dnsOpt: opts.dnsOpt, memory: opts.memory, cpu: opts.cpu });
+    const uuid = await preparePod({ apps, env: podEnvFrom(opts), storeDir: g.dir, socketPath: g.socket, config: g.config, insecureOptions: insecure, hostname: opts.hostname, pullPolicy: parsePullPolicy(opts.pullPolicy), selinux: parseSelinuxMode(opts.selinux), uuidFileSave: opts.uuidFileSave, volumes: opts.volume, mounts: opts.mount, net: opts.net, ports: opts.port, dns: opts.dns, dnsSearch: opts.dnsSearch, dnsOpt: opts.dnsOpt, memory: opts.memory, cpu: opts.cpu, mdsRegister: Boolean(opts.mdsRegister) });
     process.stdout.write(`${uuid}\n`);
   });
 }

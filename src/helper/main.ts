@@ -13,6 +13,8 @@ import { StateDir } from './state';
 import { AuditAnchor } from './tpm/audit-anchor';
 import { Measurer, resolveTcti } from './tpm/measurer';
 import { helperDigest } from './tpm/self-digest';
+import { MDS_DEFAULT_PORT, MDS_DEFAULT_SOCKET } from '../schema/mds';
+import { unregisterExitedPods } from './verbs/run-mds';
 import { checkTarget } from './tpm/target';
 import { hostLayout } from './cgroup/layout';
 import { checkParent } from './cgroup/pod-cgroups';
@@ -33,6 +35,8 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --cgroup-parent P    where pods' cgroups go in each hierarchy (default ward)
   --pids-max N         the pids limit of every pod (default 0: none; a pod gets cgroups only
                        when it has a limit: this one, or its apps' --memory and --cpu)
+  --mds-socket PATH    the metadata service's registration socket (default /run/ward/metadata-svc.sock)
+  --mds-port N         the metadata service's port as pods reach it (default 18112)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):
   --test-exec-label    stage each labelled pod's exec label even where the kernel has no SELinux
   --test-proc-dir P    bind the image's directory P over /proc right before the exec label is staged
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
         'default-net': { type: 'string', default: 'default' },
         'cgroup-parent': { type: 'string', default: 'ward' },
         'pids-max': { type: 'string', default: '0' },
+        'mds-socket': { type: 'string', default: MDS_DEFAULT_SOCKET },
+        'mds-port': { type: 'string', default: String(MDS_DEFAULT_PORT) },
         'test-exec-label': { type: 'boolean' },
         'test-proc-dir': { type: 'string' },
         'test-attr-file': { type: 'string' },
@@ -153,6 +159,8 @@ async function main(): Promise<void> {
   const defaultNet = values['default-net'];
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(defaultNet)) fatal(`--default-net ${defaultNet} is not a network name`);
   const net = { netDir: path.resolve(values['net-dir']), cniPath: path.resolve(values['cni-path']), ipamDir: path.join(state.root, 'cni', 'ipam'), podsDir: path.join(state.root, 'net'), defaultNet };
+  const mdsPort = Number(values['mds-port']);
+  if (!/^\d{1,5}$/.test(values['mds-port']) || mdsPort < 1 || mdsPort > 65535) fatal(`--mds-port: '${values['mds-port']}' is not a port number`);
   const socketPath = path.resolve(values.socket);
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1' ? 3 : null;
@@ -169,12 +177,14 @@ async function main(): Promise<void> {
     selinux,
     net,
     cgroups,
+    mds: { socket: path.resolve(values['mds-socket']), port: mdsPort },
   });
   // The audit head as it is now goes into the TPM first; a TPM slow to answer does not hold up
   // listening (measurements queue behind it, and wait or fail as the policy says).
   const anchor = new AuditAnchor(measurer, helper.audit, policy.tpm.auditInterval, tpmNote);
   void measurer.start();
   void anchor.start();
+  unregisterExitedPods(helper.opts.mds!, state.podStore);
   tpmNote(measurer.describe());
   try {
     await helper.listen(activated);

@@ -26,6 +26,7 @@ export interface Grants {
   verbs: Set<Verb>;
   insecure: Set<InsecureOption>;
   allowUnverified: boolean;
+
   /** Capabilities beyond appc's default set the caller may retain. */
   caps: Set<string>;
   /** Syscalls beyond the default seccomp profile the caller may retain. */
@@ -37,18 +38,21 @@ export interface Grants {
   hostNetwork: boolean;
   /** Host ports that may be forwarded into pods. */
   ports: 'none' | 'unprivileged' | 'any';
+  mdsRegister: boolean;
 }
 
 const PORT_RANK = { none: 0, unprivileged: 1, any: 2 } as const;
 
 export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
-  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set(), hostVolumes: new Set(), networks: new Set(), hostNetwork: false, ports: 'none' };
+
+  const g: Grants = { verbs: new Set(), insecure: new Set(), allowUnverified: false, caps: new Set(), seccompAllow: new Set(), hostVolumes: new Set(), networks: new Set(), hostNetwork: false, ports: 'none', mdsRegister: false };
   for (const name of peer.groups) {
     const grant = policy.groups[name];
     if (!grant) continue;
     grant.verbs.forEach((v) => g.verbs.add(v));
     grant.insecureOptions.forEach((o) => g.insecure.add(o));
     g.allowUnverified ||= grant.allowUnverified;
+
     grant.caps.forEach((c) => g.caps.add(c));
     grant.seccompAllow.forEach((c) => g.seccompAllow.add(c));
     grant.hostVolumes?.forEach((p) => g.hostVolumes.add(p));
@@ -56,18 +60,21 @@ export function grantsFor(policy: HelperPolicy, peer: Peer): Grants {
     else grant.networks?.forEach((n) => (g.networks as Set<string>).add(n));
     g.hostNetwork ||= grant.hostNetwork ?? false;
     if (grant.ports && PORT_RANK[grant.ports] > PORT_RANK[g.ports]) g.ports = grant.ports;
+    g.mdsRegister ||= grant.mdsRegister;
   }
   // The name comes from the kernel's uid through /etc/passwd, never from the request.
   const own = peer.user ? policy.users[peer.user] : undefined;
   if (own?.verbs) g.verbs = new Set(own.verbs);
   if (own?.insecureOptions) g.insecure = new Set(own.insecureOptions);
   if (own?.allowUnverified !== undefined) g.allowUnverified = own.allowUnverified;
+
   if (own?.caps) g.caps = new Set(own.caps);
   if (own?.seccompAllow) g.seccompAllow = new Set(own.seccompAllow);
   if (own?.hostVolumes) g.hostVolumes = new Set(own.hostVolumes);
   if (own?.networks !== undefined) g.networks = own.networks === '*' ? '*' : new Set(own.networks);
   if (own?.hostNetwork !== undefined) g.hostNetwork = own.hostNetwork;
   if (own?.ports !== undefined) g.ports = own.ports;
+  if (own?.mdsRegister !== undefined) g.mdsRegister = own.mdsRegister;
   return g;
 }
 

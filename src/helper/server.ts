@@ -27,6 +27,7 @@ import { sealedTreeLabel, type SelinuxSetup } from './verbs/run-selinux';
 import type { SeccompProfile } from '../schema/seccomp';
 import type { NetSetup } from './verbs/run-net';
 import type { CgroupSetup } from './verbs/run-cgroups';
+import type { MdsConfig } from './verbs/run-mds';
 
 export interface HelperOptions {
   socketPath: string;
@@ -47,6 +48,8 @@ export interface HelperOptions {
   net: NetSetup;
   /** The host's cgroup layout, where pods' cgroups go, the pods' pids limit. */
   cgroups: CgroupSetup;
+  /** The metadata service pods are registered with (--mds-register); absent: its defaults. */
+  mds?: MdsConfig;
 }
 
 /** Connections one user may hold open at once; more are refused with EDENIED (each costs an fd, never a thread). */

@@ -15,6 +15,7 @@ import type { AppArgs } from './app-args';
 import type { PodEnv } from './app-env';
 import { defaultAppName, needsIdLookup, podAppsBody, type PodApp } from './app-request';
 import { HelperClient } from './client';
+import { mdsImagesOf } from './mds';
 import { sealImage } from './seal';
 
 import { ensureTree } from '../image/tree';
@@ -42,6 +43,7 @@ export interface RunOptions {
   /** --uuid-file-save: write the pod's uuid here once it is known. */
   uuidFileSave?: string;
 
+
   /** --volume and --mount as given (volume-args.ts). */
   volumes?: string[];
   mounts?: string[];
@@ -54,6 +56,8 @@ export interface RunOptions {
   /** --memory, --cpu (src/pod/isolator-args.ts). */
   memory?: string;
   cpu?: string;
+  /** --mds-register: register the pod with the metadata service (src/pod/mds.ts). */
+  mdsRegister?: boolean;
 }
 
 /**
@@ -111,7 +115,8 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields };
+
+      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields, ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
       else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);

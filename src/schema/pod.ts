@@ -7,6 +7,7 @@ import { AppcPodManifest } from './appc-pod';
 import { AppSpec, ImageRef, MAX_VOLUMES, NetRequest, PodUuid, RunRequest, TreeDigest, Volume } from './protocol';
 import { PortMapping } from './cni';
 import { PodLabels, RunSelinuxMode } from './selinux';
+import { MdsImage } from './mds-image';
 
 /** A process named by pid and its start time (/proc/<pid>/stat field 22): a reused pid does not match. */
 export const ProcessRef = z.strictObject({ pid: z.number().int().positive(), startTime: z.string().regex(/^\d{1,20}$/) });
@@ -44,6 +45,8 @@ export const PodRecord = z.strictObject({
     dnsSearch: RunRequest.shape.dnsSearch,
     dnsOptions: RunRequest.shape.dnsOptions,
   }).optional(),
+  /** --mds-register: each app's image for the metadata service, in the apps' order (absent: not registered). */
+  mdsImages: z.array(MdsImage).max(16).optional(),
 });
 export type PodRecord = z.infer<typeof PodRecord>;
 

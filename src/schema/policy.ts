@@ -29,6 +29,8 @@ export const Grant = z.strictObject({
   hostNetwork: z.boolean().optional(),
   /** --port: "unprivileged" forwards host ports >= 1024 only, "any" every port. Absent: no forwarding. */
   ports: z.enum(['unprivileged', 'any']).optional(),
+  /** Pods may be registered with the metadata service (--mds-register). */
+  mdsRegister: z.boolean().default(false),
 });
 
 /**
@@ -45,6 +47,7 @@ export const UserGrant = z.strictObject({
   networks: z.union([z.array(z.string().min(1).max(63)), z.literal('*')]).optional(),
   hostNetwork: z.boolean().optional(),
   ports: z.enum(['unprivileged', 'any']).optional(),
+  mdsRegister: z.boolean().optional(),
 });
 
 export const HelperPolicy = z.strictObject({

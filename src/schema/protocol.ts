@@ -8,6 +8,7 @@ import { TpmLogRequest, TpmQuoteRequest } from './tpm-quote';
 import { PodLabels, RunSelinuxMode } from './selinux';
 import { AppCaps, AppName, AppSeccomp } from './app-security';
 import { NetworkName, PortMapping } from './cni';
+import { MdsImage } from './mds-image';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
 
 /** A digest the helper computed for a sealed tree. */
@@ -126,6 +127,9 @@ export const RunRequest = z.strictObject({
   selinux: RunSelinuxMode.optional(),
   /** true: the helper answers 'started' and the pod outlives this connection. */
   detach: z.boolean().optional(),
+  /** --mds-register: register the pod with the metadata service; mdsImages then has each app's image, in the apps' order. */
+  mdsRegister: z.boolean().optional(),
+  mdsImages: z.array(MdsImage).min(1).max(16).optional(),
 });
 /** What run takes, without starting it: the pod is kept as prepared. No fds. */
 export const PrepareRequest = RunRequest.omit({ verb: true, detach: true }).extend({ verb: z.literal('prepare') });

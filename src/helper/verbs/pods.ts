@@ -25,6 +25,7 @@ function withResources(helper: Helper, info: PodInfo, dir: string): PodInfo {
   const networks = info.state === 'running' ? podAddresses(helper.opts.net, info.uuid) : undefined;
   return { ...info, apps, ...(networks ? { networks } : {}) };
 }
+import { DEFAULT_MDS_CONFIG, unregisterPodMds } from './run-mds';
 
 const WAIT_POLL_MS = 100;
 
@@ -119,6 +120,7 @@ async function sweep(helper: Helper, uuid: string, from: StateDirName, rec: PodR
   fs.rmSync(store.path('garbage', uuid), { recursive: true, force: true });
   const level = rec.selinux?.level ?? helper.opts.selinux.mcs.heldBy(uuid);
   if (level) helper.opts.selinux.mcs.release(level, uuid);
+  if (rec.mdsImages) void unregisterPodMds(helper.opts.mds ?? DEFAULT_MDS_CONFIG, uuid);
   return true;
 }
 

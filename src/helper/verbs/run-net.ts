@@ -11,7 +11,8 @@ import path from 'node:path';
 import type { PodRecord } from '../../schema/pod';
 import type { RunRequest } from '../../schema/protocol';
 import { HelperError } from '../errors';
-import { addressesOf, readRecord, recordFileIn } from '../net/attach';
+import { addressesOf, readRecord, recordFileIn, type AttachedNetwork } from '../net/attach';
+import type { NetworkConfList } from '../../schema/cni';
 import { networkCatalog } from '../net/networks';
 import { hostsFile, resolveNetworks, resolvConf, setUpPodNetwork, tearDownPodNetwork } from '../net/pod-network';
 import type { Grants } from '../policy';
@@ -76,10 +77,10 @@ function podNetDir(setup: NetSetup, uuid: string): string {
  * After "P <pid>": re-checks policy (it may have changed since prepare), attaches the pod's
  * networks and writes its /etc/hosts and /etc/resolv.conf. On failure undoes the network and throws.
  */
-export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid: string; plan: PodNetwork; pid: number; upper: string; lower: string; hostname: string }): Promise<void> {
+export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid: string; plan: PodNetwork; pid: number; upper: string; lower: string; hostname: string }): Promise<AttachedNetwork[]> {
   // Policy as it is now: a grant withdrawn since prepare refuses the start.
   const plan = planPodNetwork(setup, grants, o.plan);
-  const networks = plan.net.mode === 'cni' ? resolveNetworks(plan.net, netGrant(grants), networkCatalog(setup.netDir, setup.ipamDir)) : [];
+  const networks = podNetworks(setup, grants, plan);
   let attached: Awaited<ReturnType<typeof setUpPodNetwork>> = [];
   if (networks.length > 0) {
     fs.mkdirSync(setup.podsDir, { recursive: true, mode: 0o700 });
@@ -98,6 +99,12 @@ export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid
     await tearDownNetwork(setup, o.uuid).catch(() => undefined);
     throw e;
   }
+  return attached;
+}
+
+/** The CNI configurations a pod's plan attaches, in order (none for --net=none and host). */
+export function podNetworks(setup: NetSetup, grants: Grants, plan: PodNetwork): NetworkConfList[] {
+  return plan.net.mode === 'cni' ? resolveNetworks(plan.net, netGrant(grants), networkCatalog(setup.netDir, setup.ipamDir)) : [];
 }
 
 /**

@@ -21,12 +21,14 @@ import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
+
 import { appCaps } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
-import { netWaits, planPodNetwork, startPodNetwork } from './run-net';
+import { netWaits, planPodNetwork, podNetworks, startPodNetwork } from './run-net';
 import { makePodCgroups, placeSupervisor, wantsCgroups, type PodCgroupHandle } from './run-cgroups';
 import { tearDownPod } from './run-teardown';
+import { DEFAULT_MDS_CONFIG, planPodMds, registerAttachedPod } from './run-mds';
 
 export interface RunContext {
   helper: Helper;
@@ -50,9 +52,14 @@ function authorize(ctx: RunContext, req: PodRequest): void {
     }
     if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${req.image.name}`);
   }
+
   // Refused at prepare already; checked again (against the grants of that time) at start.
   appCaps(req.app, ctx.grants);
   appSeccomp(ctx.helper.opts.state.root, ctx.helper.opts.seccomp, req.app.seccomp, ctx.grants);
+  if (req.mdsRegister && !ctx.grants.mdsRegister) throw new HelperError('EDENIED', 'helper policy does not allow you --mds-register (grant mdsRegister)');
+  if (Boolean(req.mdsRegister) !== (req.mdsImages !== undefined) || (req.mdsImages && req.mdsImages.length !== 1)) {
+    throw new HelperError('EFRAME', 'mdsImages must come with mdsRegister, one per app');
+  }
 }
 
 function checkPodLimit(ctx: RunContext): void {
@@ -137,7 +144,9 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
       stage1: null,
       init: null,
       detached: false,
+
       network,
+      ...(req.mdsRegister ? { mdsImages: req.mdsImages } : {}),
     };
     store.writeRecord(dir, rec);
     crashPoint('embryo');
@@ -195,11 +204,15 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
     vols = await openPodVolumes({ peer: conn.peer, grants: ctx.grants, stateDir: helper.opts.state.root, ids }, dir, rec.volumes, app.spec, sel.labels);
     statusFd = store.openStatus(dir);
+
     const caps = appCaps(app.spec, ctx.grants);
     const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, ctx.grants);
     if (wantsCgroups(helper.opts.cgroups, rec)) cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
     crashPoint('cgroups-made');
     const netWait = netWaits(rec.network);
+    // --mds-register: the URL is fixed before launch, the registration follows the network's attach.
+    const mdsConfig = helper.opts.mds ?? DEFAULT_MDS_CONFIG;
+    const mds = rec.mdsImages ? planPodMds(mdsConfig, uuid, rec.network ? podNetworks(helper.opts.net, ctx.grants, rec.network) : []) : null;
     const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     let measured = false;
     try {
@@ -214,7 +227,8 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         uid: app.spec.user,
         gid: app.spec.group,
         args: app.spec.exec,
-        env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
+
+        env: [...app.spec.environment.map((e) => `${e.name}=${e.value}`), ...(mds ? [`AC_METADATA_URL=${mds.url}`] : [])],
         caps,
         ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
         masked: MASKED_PATHS,
@@ -248,12 +262,15 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
     crashPoint('launched');
     const exited = pod.exited;
+
     if (netWait) {
       // After "P": the pod's network namespace exists, nothing of the pod runs yet.
       const pid = await Promise.race([pod.initPid, exited.then(() => null)]);
       if (pid !== null) {
         try {
-          await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, upper, lower, hostname: rec.hostname });
+          const attached = await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, upper, lower, hostname: rec.hostname });
+          // Between the network's attach and the apps' start; failing, the pod does not start.
+          if (mds) await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached, exited });
         } catch (e) {
           pod.go(false);
           await exited;
