@@ -28,13 +28,13 @@ function raw(kv: [string, string][]): Buffer {
   return Buffer.concat([hdr, body]);
 }
 
-/** Runs stage1 with fds 5, 6 (lock, status) and 7 (what a cgroup fd should be) as given. */
-function feed(spec: Buffer, fd7: number | 'ignore' = 'ignore'): Promise<{ lines: string; code: number | null }> {
+/** Runs stage1 with fds 5, 6 (lock, status) and 16 (what a cgroup fd should be) as given. */
+function feed(spec: Buffer, fd16: number | 'ignore' = 'ignore'): Promise<{ lines: string; code: number | null }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ward-stage1-net-'));
   const lock = fs.openSync(path.join(dir, 'lock'), 'w');
   const status = fs.openSync(path.join(dir, 'status'), 'a');
   return new Promise((resolve) => {
-    const c = spawn(stage1Path(), [], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', lock, status, fd7], env: {} });
+    const c = spawn(stage1Path(), [], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', lock, status, ...Array<'ignore'>(9).fill('ignore'), fd16], env: {} });
     const sync = c.stdio[3] as Socket;
     let lines = '';
     sync.on('data', (d: Buffer) => (lines += d.toString()));
@@ -49,23 +49,23 @@ function feed(spec: Buffer, fd7: number | 'ignore' = 'ignore'): Promise<{ lines:
   });
 }
 
-test('net_wait, net_host and cgroup_fd are sent only when set; cgroup fds count from 7', () => {
+test('net_wait, net_host and cgroup_fd are sent only when set; cgroup fds count from 16, after the volumes\' range', () => {
   assert.deepEqual(keys(encodeSpec(BASE)).filter((k) => k.startsWith('net') || k.startsWith('cgroup')), []);
   const b = encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, netWait: true, netHost: true, cgroupFds: [40, 41, 42] });
   const body = b.subarray(4).toString('utf8');
-  assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000cgroup_fd\u00007\u0000cgroup_fd\u00008\u0000cgroup_fd\u00009\u0000/);
+  assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000cgroup_fd\u000016\u0000cgroup_fd\u000017\u0000cgroup_fd\u000018\u0000/);
 });
 
 test('stage1 refuses cgroup fds out of range, twice, or without the state fds before them', async () => {
   const base: [string, string][] = [['uuid', 'u'], ['hostname', 'h'], ['lower', '/l'], ['upper', '/u'], ['work', '/w'], ['rootfs', '/r'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']];
-  for (const fd of ['6', '16', '-1', 'x']) {
+  for (const fd of ['15', '24', '-1', 'x']) {
     const r = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', fd]]));
     assert.equal(r.code, 254);
     assert.match(r.lines, /^E launch spec key 'cgroup_fd' is repeated, malformed or out of range\n$/, fd);
   }
-  const twice = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', '7'], ['cgroup_fd', '7']]));
+  const twice = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', '16'], ['cgroup_fd', '16']]));
   assert.match(twice.lines, /^E launch spec key 'cgroup_fd' is repeated/);
-  const noState = await feed(raw([...base, ['cgroup_fd', '7']]));
+  const noState = await feed(raw([...base, ['cgroup_fd', '16']]));
   assert.match(noState.lines, /^E launch spec has cgroup fds without state fds before them\n$/);
   const enter = await feed(raw([['enter', '1'], ['uuid', 'u'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true'], ['net_wait', '1']]));
   assert.match(enter.lines, /^E launch spec for enter names a pod to make\n$/);
@@ -79,10 +79,10 @@ test('stage1 refuses a cgroup fd that is not a cgroup.procs file opened for writ
     for (const fd of [devnull, file, ro]) {
       const r = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [fd] }), fd);
       assert.equal(r.code, 254);
-      assert.match(r.lines, /^E cgroup fd 7 is not a cgroup\.procs file opened for writing\n$/);
+      assert.match(r.lines, /^E cgroup fd 16 is not a cgroup\.procs file opened for writing\n$/);
     }
     const missing = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [devnull] }));
-    assert.match(missing.lines, /^E cgroup fd 7 is not open\n$/);
+    assert.match(missing.lines, /^E cgroup fd 16 is not open\n$/);
   } finally {
     [devnull, file, ro].forEach((fd) => fs.closeSync(fd));
     fs.rmSync(path.join(os.tmpdir(), `ward-not-cgroup-${process.pid}`), { force: true });

@@ -35,7 +35,7 @@ export function wantsCgroups(setup: CgroupSetup, rec: PodRecord): boolean {
 
 export interface PodCgroupHandle {
   cg: PodCgroups;
-  /** The app leaf's cgroup.procs, one per hierarchy, for stage1's fds 7+. Close after the launch. */
+  /** The app leaf's cgroup.procs, one per hierarchy, for stage1's fds 16+. Close after the launch. */
   appFds: number[];
 }
 
