@@ -79,7 +79,7 @@ describe('pods in cgroups', () => {
   after(() => env.stop());
 
   test('stage1 and pod init sit in the supervisor leaf, the app in its own leaf, which it sees as its cgroup root', async () => {
-    const uuid = await detach([], 'cat /proc/self/cgroup > /tmp/cg; sleep 60');
+    const uuid = await detach([], 'cat /proc/self/cgroup > /tmp/cg; ls /proc/self/fd > /tmp/fds; sleep 60');
     const s = await statusOf(uuid);
     const sup = procsOf(cgroupDir(env, 'memory', uuid, 'supervisor'));
     assert.ok(sup.includes(s.pid!), `ward-stage1 ${s.pid} in the supervisor leaf (${sup.join(' ')})`);
@@ -92,6 +92,9 @@ describe('pods in cgroups', () => {
     const r = await ward(['enter', uuid, '/bin/cat', '/tmp/cg']);
     assert.equal(r.code, 0, r.stderr);
     for (const line of r.stdout.trim().split('\n')) assert.match(line, /:\/$/, `no path above the app's leaf: ${line}`);
+    // The cgroup.procs fds stage1 was given are closed before the app runs: only stdio (and ls's own dir fd).
+    const fds = await ward(['enter', uuid, '/bin/cat', '/tmp/fds']);
+    assert.equal(fds.stdout, '0\n1\n2\n3\n');
     // The cgroup files are the host's root's: nothing in the pod can move itself out.
     const st = fs.statSync(path.join(appDir, 'cgroup.procs'));
     assert.equal(st.uid, 0);

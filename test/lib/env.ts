@@ -146,13 +146,9 @@ export class TestEnv {
   async stop(): Promise<void> {
     await this.stopHelper();
     fs.rmSync(this.dir, { recursive: true, force: true });
-    for (const dir of this.cgroupParentDirs()) {
-      try {
-        fs.rmdirSync(dir);
-      } catch {
-        /* not made, or a pod's cgroup left in it (a test asserts on that) */
-      }
-    }
+    // Pods a failed test left behind: their processes killed, their cgroups removed (tests assert
+    // on leftovers themselves, before this).
+    for (const dir of this.cgroupParentDirs()) await removeCgroupTree(dir);
   }
 
   /** This env's cgroup parent in every mounted hierarchy (v1 controllers and the unified one). */
@@ -232,6 +228,32 @@ export class TestEnv {
       if (fs.existsSync(dir)) return dir;
     }
     return null;
+  }
+}
+
+/** Kills what is in a cgroup and below, and removes it, leaves first (best effort). */
+async function removeCgroupTree(dir: string): Promise<void> {
+  let subs: string[] = [];
+  try {
+    subs = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
+  } catch {
+    return;
+  }
+  for (const sub of subs) await removeCgroupTree(sub);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      fs.rmdirSync(dir);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }
 
