@@ -226,8 +226,12 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
     crashPoint('launched');
     const exited = pod.exited;
-    // Between the network's attach and the apps' start; failing, the pod does not start.
-    if (mds) await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached: [], exited });
+    // Between the network's attach and the apps' start; failing, the pod does not start (and
+    // its start, which then fails too, is not awaited: handled here so it cannot go unhandled).
+    if (mds) {
+      pod.started.catch(() => undefined);
+      await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached: [], exited });
+    }
     try {
       await pod.started;
     } catch (e) {
