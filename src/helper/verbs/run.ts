@@ -262,7 +262,6 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     store.writeRecord(dir, { ...rec, stage1: pod.stage1, selinux: sel.labels, measured });
     crashPoint('launched');
     const exited = pod.exited;
-
     if (netWait) {
       // After "P": the pod's network namespace exists, nothing of the pod runs yet.
       const pid = await Promise.race([pod.initPid, exited.then(() => null)]);
@@ -270,7 +269,11 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         try {
           const attached = await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, upper, lower, hostname: rec.hostname });
           // Between the network's attach and the apps' start; failing, the pod does not start.
-          if (mds) await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached, exited });
+          if (mds) {
+            // Its start then fails too and is not awaited: handled, so it cannot go unhandled.
+            pod.started.catch(() => undefined);
+            await registerAttachedPod(mdsConfig, { uuid, mds, manifest: rec.manifest, images: rec.mdsImages!, attached, exited });
+          }
         } catch (e) {
           pod.go(false);
           await exited;
