@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -169,11 +170,14 @@ async function decompressInto(kind: Compression, compressed: Readable[], out: Wr
 async function applyLayer(layer: RenderJob['layers'][number], ctx: EntryContext): Promise<string> {
   const alg = layer.digest.startsWith('sha512') ? 'sha512' : 'sha256';
   const hash = layer.checked ? null : crypto.createHash(alg);
-  // Each read allocates a buffer of highWaterMark and copies what came into one that fits: from
-  // a file that is 1 MiB each time, from the socket of a layer still downloading often 64 KiB,
-  // and 1 MiB buffers for it would be most of the extractor's garbage.
-  const regular = fs.fstatSync(layer.fd).isFile();
-  const first = await head(fs.createReadStream('', { fd: layer.fd, highWaterMark: regular ? 1 << 20 : 1 << 18, autoClose: true }), 512);
+  // A file (a blob) is read 1 MiB at a time. A layer still downloading comes through a socket:
+  // read as a socket (libuv's reads, each buffer the size of what came), not with fs.read, which
+  // allocates its whole highWaterMark on every read and copies what came (often 64 KiB) into a
+  // buffer that fits; those buffers were most of the extractor's external memory churn, and
+  // every 64 MiB of it costs a full garbage collection.
+  const st = fs.fstatSync(layer.fd);
+  const source = st.isFile() ? fs.createReadStream('', { fd: layer.fd, highWaterMark: 1 << 20, autoClose: true }) : st.isSocket() || st.isFIFO() ? new net.Socket({ fd: layer.fd, readable: true, writable: false }) : fs.createReadStream('', { fd: layer.fd, highWaterMark: 1 << 18, autoClose: true });
+  const first = await head(source, 512);
   const input = first.stream;
   const kind = detectCompression(first.bytes);
   if (kind === null) {

@@ -1,7 +1,8 @@
 // Pulling a resolved OCI/Docker image into the store: manifest and config (already checked by
 // the source), then every layer. A new image's layers stream from the source into the blob store
-// (digest- and size-checked) and, in the same pass, into the extractor, which checks them again;
-// nothing is recorded before both agree, and a refusal by either side stops the other. Layers
+// (digest- and size-checked) and, in the same pass, into the extractor, which checks their size
+// (their digest only the blob store: one sha256 per layer); the tree is kept only once the blob
+// store's checks passed, and a refusal by either side stops the other. Layers
 // with a partial download from an earlier attempt are resumed into the blob store first.
 import fs from 'node:fs';
 import path from 'node:path';
