@@ -44,14 +44,17 @@ export async function writeVerified(store: Store, src: Readable, prepared: Prepa
   src.pipe(toStore);
   src.pipe(toVerify);
   let id: string | null = null;
+  const writing = store.blobs.write(toStore, { alg: 'sha512', what }).then((d) => (id = d)).catch((e: Error) => { stop(e); throw e; });
   try {
     const [written, verdict] = await Promise.all([
-      store.blobs.write(toStore, { alg: 'sha512', what }).then((d) => (id = d)).catch((e: Error) => { stop(e); throw e; }),
+      writing,
       verifyAciStream(prepared, Readable.toWeb(toVerify) as ReadableStream<Uint8Array>).catch((e: Error) => { stop(e); throw e; }),
     ]);
     return { id: written, verdict };
   } catch (e) {
-    // Both must settle before the blob's fate is known.
+    // Both must settle before the blob's fate is known: a blob whose bytes had all arrived may
+    // still be on its way to disk (fsync, rename) when the verifier refuses.
+    await writing.catch(() => undefined);
     if (id !== null && !store.get(id)) store.blobs.remove(id);
     throw e;
   }
