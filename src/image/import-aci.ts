@@ -35,9 +35,7 @@ export async function writeVerified(store: Store, src: Readable, prepared: Prepa
   const { verifyAciStream } = await import('../trust/aci-verify');
   const toStore = new PassThrough({ highWaterMark: 1 << 20 });
   const toVerify = new PassThrough({ highWaterMark: 1 << 20 });
-  let first: Error | null = null;
   const stop = (e: Error) => {
-    first ??= e;
     src.destroy(e);
     toStore.destroy(e);
     toVerify.destroy(e);
@@ -45,16 +43,21 @@ export async function writeVerified(store: Store, src: Readable, prepared: Prepa
   src.on('error', stop);
   src.pipe(toStore);
   src.pipe(toVerify);
-  // Both must settle before the blob's fate is known: a refusal from the verifier can come while
-  // the blob is still being made durable, and the blob it then lands as must go too.
-  const [written, verdict] = await Promise.allSettled([
-    store.blobs.write(toStore, { alg: 'sha512', what }).catch((e: Error) => { stop(e); throw e; }),
-    verifyAciStream(prepared, Readable.toWeb(toVerify) as ReadableStream<Uint8Array>).catch((e: Error) => { stop(e); throw e; }),
-  ]);
-  if (written.status === 'fulfilled' && verdict.status === 'fulfilled') return { id: written.value, verdict: verdict.value };
-  if (written.status === 'fulfilled' && !store.get(written.value)) store.blobs.remove(written.value);
-  // The first failure is the cause; the other side failed because it was stopped.
-  throw first ?? (verdict.status === 'rejected' ? verdict.reason : (written as PromiseRejectedResult).reason);
+  let id: string | null = null;
+  const writing = store.blobs.write(toStore, { alg: 'sha512', what }).then((d) => (id = d)).catch((e: Error) => { stop(e); throw e; });
+  try {
+    const [written, verdict] = await Promise.all([
+      writing,
+      verifyAciStream(prepared, Readable.toWeb(toVerify) as ReadableStream<Uint8Array>).catch((e: Error) => { stop(e); throw e; }),
+    ]);
+    return { id: written, verdict };
+  } catch (e) {
+    // Both must settle before the blob's fate is known: a blob whose bytes had all arrived may
+    // still be on its way to disk (fsync, rename) when the verifier refuses.
+    await writing.catch(() => undefined);
+    if (id !== null && !store.get(id)) store.blobs.remove(id);
+    throw e;
+  }
 }
 
 /** Verifies a blob already in the store (downloads that resumed); removes it when refused. */
