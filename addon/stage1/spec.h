@@ -1,10 +1,22 @@
 /* The launch spec ward-helper computes for one pod, as ward-stage1 reads it.
  *
  * Wire format (from the helper, on fd 3): a u32 big-endian length, then that many bytes of
- * "key\0value\0" pairs. Keys that may repeat: arg, env, cap, masked, readonly. The helper is the
- * only writer; stage1 still bounds every count and length, and rejects unknown keys.
- * Optional keys: selinux_label, selinux_mount_label (SELinux contexts: [A-Za-z0-9_.:,-], at most
- * SPEC_MAX_LABEL bytes, so they can be quoted into a mount option as they are). */
+ * "key\0value\0" pairs. The helper is the only writer; stage1 still bounds every count and
+ * length, and rejects unknown keys.
+ *
+ * Pod-level keys come first: uuid, hostname, rootfs, masked*, readonly*, state_fds, enter, enter_app,
+ * selinux_label, selinux_mount_label (SELinux contexts: [A-Za-z0-9_.:,-], at most SPEC_MAX_LABEL
+ * bytes, so they can be quoted into a mount option as they are).
+ * Then one section per app (at least one, at most SPEC_MAX_APPS): the key "app" opens the next
+ * app and names it (an appc ACName: [a-z0-9-], at most 64 bytes, unique in the pod); the keys
+ * after it, up to the next "app", are that app's: lower, upper, work, cwd, uid, gid, arg*, env*,
+ * cap*, seccomp, readonly_rootfs, pre_start*, post_stop* (* may repeat).
+ *
+ * seccomp: the byte length of the app's BPF program (raw struct sock_filter array, a multiple of
+ * 8, at most SPEC_MAX_BPF_BYTES), 0 for none. The programs follow each other on fd 4 in the order
+ * of the apps, with nothing between them; fd 4 holds exactly their sum.
+ * pre_start, post_stop: the argv of the app's appc event handlers (at most one of each), run in
+ * the app's root with the app's ids and confinement: pre-start before the app, post-stop after it. */
 #ifndef WARD_STAGE1_SPEC_H
 #define WARD_STAGE1_SPEC_H
 
@@ -12,20 +24,21 @@
 #include <sys/types.h>
 
 #define SPEC_MAX_BYTES (1u << 20)
+#define SPEC_MAX_APPS 16
+#define SPEC_MAX_NAME 64
 #define SPEC_MAX_ARGS 1024
 #define SPEC_MAX_ENV 4096
+#define SPEC_MAX_HANDLER_ARGS 256
 #define SPEC_MAX_PATHS 64
 #define SPEC_MAX_CAPS 64
 #define SPEC_MAX_LABEL 255
+#define SPEC_MAX_BPF_BYTES (4096 * 8)
 
-struct spec {
-  char *buf; /* owns every string below */
-  const char *uuid;
-  const char *hostname;
+struct app_spec {
+  const char *name;    /* its dir in the pod root: /opt/stage2/<name>/rootfs */
   const char *lower;   /* sealed tree, root-owned store: opened before leaving the host user ns */
-  const char *upper;   /* pod's overlay upper dir */
-  const char *work;    /* pod's overlay work dir */
-  const char *rootfs;  /* mount point of the pod's root */
+  const char *upper;   /* the app's overlay upper dir */
+  const char *work;    /* the app's overlay work dir */
   const char *cwd;
   uid_t uid;
   gid_t gid;
@@ -36,28 +49,46 @@ struct spec {
   size_t nenv;
   int caps[SPEC_MAX_CAPS];
   size_t ncaps;
+  unsigned seccomp_len; /* bytes of its BPF program on fd 4; 0: none */
+  int have_seccomp;
+  int readonly_rootfs;
+  const char *pre_start[SPEC_MAX_HANDLER_ARGS + 1];
+  size_t npre_start;
+  const char *post_stop[SPEC_MAX_HANDLER_ARGS + 1];
+  size_t npost_stop;
+};
+
+struct spec {
+  char *buf; /* owns every string below */
+  const char *uuid;
+  const char *hostname;
+  const char *rootfs;  /* mount point of the pod's root (the tmpfs holding every app's root) */
   const char *masked[SPEC_MAX_PATHS];
   size_t nmasked;
   const char *readonly[SPEC_MAX_PATHS];
   size_t nreadonly;
-  int seccomp; /* 1: a BPF program follows on fd 4 */
   /* 1: fd 5 is the pod's lock file, locked by the helper, held by stage1 for the pod's life
    * (its release is how anyone sees the pod has exited), and fd 6 the pod's status file
    * (O_APPEND), where the apps' exit statuses are written. Neither reaches an app. */
   int state_fds;
   /* 1: enter mode (ward enter): no pod is made; fd 5 is a pidfd of a running pod's init, whose
-   * namespaces are joined, and the command runs there as an app would (ids, caps, nnp, label,
-   * seccomp). hostname, lower, upper, work, rootfs, masked, readonly and state_fds do not apply. */
+   * namespaces are joined, then the mount namespace of the one app section's name (the app being
+   * entered), and the command (that section's arg) runs there as the app would (ids, caps, nnp,
+   * label, seccomp). hostname, rootfs, masked, readonly, state_fds, lower, upper, work,
+   * readonly_rootfs and the event handlers do not apply. */
   int enter;
+  unsigned enter_app; /* enter mode: the entered app's index in the pod (its name is the section's) */
   /* SELinux (both optional; absent: nothing is labelled and attr/exec is never written). */
-  const char *selinux_label;       /* the app's process label, staged in attr/exec */
-  const char *selinux_mount_label; /* context= for the overlay root and every runtime mount */
+  const char *selinux_label;       /* the apps' process label, staged in attr/exec */
+  const char *selinux_mount_label; /* context= for the pod root, overlays and every runtime mount */
 #ifdef WARD_TEST_HOOKS
   /* Test builds only (ward-stage1-test): put a decoy over /proc or over attr/exec in the app,
    * right before the exec label is staged, to prove it is never written through a decoy. */
   const char *test_proc_dir;   /* a directory of the image bound over /proc */
   const char *test_attr_file;  /* a file of the image bound over /proc/thread-self/attr/exec */
 #endif
+  struct app_spec apps[SPEC_MAX_APPS];
+  size_t napps;
 };
 
 /* Parses buf[0..len) into s. Returns 0, or -1 with a message in err. */

@@ -1,6 +1,7 @@
 // Spawns ward-stage1 for one pod from the sealed memfd copy and drives its start-up protocol
 // (addon/stage1/stage1.c): spec in; "U" -> write the id maps from outside -> "M"; "P pid";
-// "R" once the app is forked; "E msg" on failure; "X code signal" when the app exits.
+// "R" once every app runs; "E msg" on failure; "X code signal" when the pod ends (the first app's
+// exit, as rkt reports a pod's).
 import fs from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
@@ -9,61 +10,94 @@ import type { SubIdRange } from './peer';
 import { processRef } from './pod-store';
 import type { ProcessRef } from '../schema/pod';
 
-export interface LaunchSpec {
-  uuid: string;
-  hostname: string;
+/** One app of a pod, as ward-stage1 sets it up (an "app" section of the spec, addon/stage1/spec.h). */
+export interface LaunchApp {
+  /** Its ACName: its root is /opt/stage2/<name>/rootfs in the pod root. */
+  name: string;
   lower: string;
   upper: string;
   work: string;
-  rootfs: string;
   cwd: string;
   uid: number;
   gid: number;
   args: string[];
   env: string[];
   caps: number[];
+  /** Byte length of its BPF program among the programs on fd 4 (seccomp-input.ts); 0: none. */
+  seccompBytes: number;
+  readonlyRootfs?: boolean;
+  preStart?: string[];
+  postStop?: string[];
+}
+
+export interface LaunchSpec {
+  uuid: string;
+  hostname: string;
+  /** Mount point of the pod root (the tmpfs that holds every app's root). */
+  rootfs: string;
   masked: readonly string[];
   readonly: readonly string[];
+  /** fd 4: the apps' BPF programs one after another (null: no app has one). */
   seccompFd: number | null;
   /** The pod's locked lock file and its status file (pod-store.ts), for stage1's fds 5 and 6. */
   stateFds?: { lock: number; status: number };
-  /** The app's SELinux process label, staged in attr/exec by stage1 (absent: none written). */
+  /** The apps' SELinux process label, staged in attr/exec by stage1 (absent: none written). */
   selinuxLabel?: string;
-  /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
+  /** context= for the pod root, the overlays and stage1's runtime mounts (SELinux hosts only). */
   selinuxMountLabel?: string;
   /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
   testProcDir?: string;
   testAttrFile?: string;
+  apps: LaunchApp[];
+}
+
+type Kv = [string, string];
+const opt = (k: string, v: string | undefined): Kv[] => (v !== undefined ? [[k, v]] : []);
+
+function appKeys(a: Omit<LaunchApp, 'lower' | 'upper' | 'work'> & Partial<Pick<LaunchApp, 'lower' | 'upper' | 'work'>>): Kv[] {
+  return [
+    ['app', a.name],
+    ...opt('lower', a.lower), ...opt('upper', a.upper), ...opt('work', a.work),
+    ['cwd', a.cwd], ['uid', String(a.uid)], ['gid', String(a.gid)],
+    ...a.args.map((v): Kv => ['arg', v]),
+    ...a.env.map((e): Kv => ['env', e]),
+    ...a.caps.map((c): Kv => ['cap', String(c)]),
+    ['seccomp', String(a.seccompBytes)],
+    ...(a.readonlyRootfs ? [['readonly_rootfs', '1'] as Kv] : []),
+    ...(a.preStart ?? []).map((v): Kv => ['pre_start', v]),
+    ...(a.postStop ?? []).map((v): Kv => ['post_stop', v]),
+  ];
 }
 
 export function encodeSpec(s: LaunchSpec): Buffer {
-  const kv: [string, string][] = [
-    ['uuid', s.uuid], ['hostname', s.hostname], ['lower', s.lower], ['upper', s.upper], ['work', s.work],
-    ['rootfs', s.rootfs], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
-    ...s.args.map((a): [string, string] => ['arg', a]),
-    ...s.env.map((e): [string, string] => ['env', e]),
-    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
-    ...s.masked.map((m): [string, string] => ['masked', m]),
-    ...s.readonly.map((r): [string, string] => ['readonly', r]),
-    ['seccomp', s.seccompFd === null ? '0' : '1'],
-    ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
-    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
-    ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
-    ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
-    ...(s.testAttrFile !== undefined ? [['test_attr_file', s.testAttrFile] as [string, string]] : []),
+  const kv: Kv[] = [
+    ['uuid', s.uuid], ['hostname', s.hostname], ['rootfs', s.rootfs],
+    ...s.masked.map((m): Kv => ['masked', m]),
+    ...s.readonly.map((r): Kv => ['readonly', r]),
+    ...(s.stateFds !== undefined ? [['state_fds', '1'] as Kv] : []),
+    ...opt('selinux_label', s.selinuxLabel),
+    ...opt('selinux_mount_label', s.selinuxMountLabel),
+    ...opt('test_proc_dir', s.testProcDir),
+    ...opt('test_attr_file', s.testAttrFile),
+    ...s.apps.flatMap(appKeys),
   ];
   return encodeKv(kv);
 }
 
-/** What ward enter runs inside a running pod, confined as its app is (addon/stage1 enter_pod). */
+/** What ward enter runs inside a running pod, in the mount namespace of app `app`, confined as that app is (addon/stage1 enter_pod). */
 export interface EnterSpec {
   uuid: string;
+  /** The app's name and its index in the pod (pod init keeps its mount namespace by index). */
+  app: string;
+  appIndex: number;
   cwd: string;
   uid: number;
   gid: number;
   args: string[];
   env: string[];
   caps: number[];
+  seccompBytes: number;
+  /** fd 4: the app's BPF program (null: none). */
   seccompFd: number | null;
   selinuxLabel?: string;
   /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
@@ -72,12 +106,9 @@ export interface EnterSpec {
 
 export function encodeEnterSpec(s: EnterSpec): Buffer {
   return encodeKv([
-    ['enter', '1'], ['uuid', s.uuid], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
-    ...s.args.map((a): [string, string] => ['arg', a]),
-    ...s.env.map((e): [string, string] => ['env', e]),
-    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
-    ['seccomp', s.seccompFd === null ? '0' : '1'],
-    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
+    ['enter', '1'], ['uuid', s.uuid], ['enter_app', String(s.appIndex)],
+    ...opt('selinux_label', s.selinuxLabel),
+    ...appKeys({ name: s.app, cwd: s.cwd, uid: s.uid, gid: s.gid, args: s.args, env: s.env, caps: s.caps, seccompBytes: s.seccompBytes }),
   ]);
 }
 
@@ -156,7 +187,8 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
     } else if (tag === 'R') {
       resolveStarted();
     } else if (tag === 'E') {
-      error = rest.join(' ');
+      // The first is the cause (a failing pre-start handler, then the app that ran it, say).
+      error ??= rest.join(' ');
     } else if (tag === 'X') {
       const code = Number(rest[0]);
       const sig = Number(rest[1]);

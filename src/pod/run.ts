@@ -62,7 +62,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
     const app = appFromManifest(manifest, opts.args, manifest.name.split('/').pop() || 'app');
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app, ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
+      const body = { apps: [{ tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app }], ...(opts.hostname ? { hostname: opts.hostname } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body });
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true });
       else client.send({ verb: 'run', ...body }, [0, 1, 2]);

@@ -15,7 +15,9 @@ export const AppcPodApp = z.strictObject({
     group: z.string().min(1),
     workingDirectory: z.string().min(1),
     environment: z.array(NameValue),
+    eventHandlers: z.array(z.strictObject({ name: z.enum(['pre-start', 'post-stop']), exec: z.array(z.string()).min(1) })).optional(),
   }),
+  readOnlyRootFS: z.boolean().optional(),
   annotations: z.array(NameValue).optional(),
 });
 

@@ -31,13 +31,28 @@ export const Hostname = z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([a-zA-Z0-9
 export const InsecureOption = z.enum(['image']);
 export type InsecureOption = z.infer<typeof InsecureOption>;
 
+const Exec = (max: number) => z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(max)
+  .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name');
+
+/** An appc ACName (an app's name in its pod). */
+export const AppName = z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an app name (ACName)');
+/** Most apps in one pod (ward-stage1's SPEC_MAX_APPS). */
+export const MAX_APPS = 16;
+
+/** appc event handlers: pre-start runs before the app, post-stop after it, each in the app's root and confined as the app. */
+export const EventHandler = z.strictObject({ name: z.enum(['pre-start', 'post-stop']), exec: Exec(256) });
+
 export const AppSpec = z.strictObject({
-  exec: z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(1024)
-    .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name'),
+  exec: Exec(1024),
   user: Id,
   group: Id,
   workingDirectory: PodPath,
   environment: z.array(z.strictObject({ name: EnvName, value: z.string().max(65536).refine((s) => !s.includes('\u0000')) })).max(4096),
+  /** --readonly-rootfs: the app's root is mounted read-only. */
+  readonlyRootfs: z.boolean().optional(),
+  /** At most one of each name. */
+  eventHandlers: z.array(EventHandler).max(2)
+    .refine((hs) => new Set(hs.map((h) => h.name)).size === hs.length, 'at most one handler of each name').optional(),
 });
 
 export const ImageRef = z.strictObject({
@@ -53,12 +68,15 @@ export const ImageRef = z.strictObject({
 export const HelloRequest = z.strictObject({ verb: z.literal('hello'), version: z.literal(PROTOCOL_VERSION) });
 /** fds: [rootfs directory of the extracted tree] */
 export const SealRequest = z.strictObject({ verb: z.literal('seal'), image: ImageRef });
+/** One app of a pod: its sealed tree, the image it came from, what runs. */
+export const PodAppRequest = z.strictObject({ tree: TreeDigest, image: ImageRef, app: AppSpec });
+export type PodAppRequest = z.infer<typeof PodAppRequest>;
+
 /** fds: [stdin, stdout, stderr] */
 export const RunRequest = z.strictObject({
   verb: z.literal('run'),
-  tree: TreeDigest,
-  image: ImageRef,
-  app: AppSpec,
+  /** The pod's apps; names (AppSpec.name, or the default the helper gives) unique. */
+  apps: z.array(PodAppRequest).min(1).max(MAX_APPS),
   hostname: Hostname.optional(),
   insecureOptions: z.array(InsecureOption).max(8),
   /** --selinux: absent means the helper policy's mode. */
@@ -85,7 +103,7 @@ export const GcRequest = z.strictObject({ verb: z.literal('gc'), gracePeriod: Se
 export const EnterRequest = z.strictObject({
   verb: z.literal('enter'),
   uuid: PodUuid,
-  app: z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an app name (ACName)').optional(),
+  app: AppName.optional(),
   exec: AppSpec.shape.exec.optional(),
 });
 export type EnterRequest = z.infer<typeof EnterRequest>;

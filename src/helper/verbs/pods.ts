@@ -15,6 +15,7 @@ import type { Helper } from '../server';
 import { crashPoint } from '../fault';
 import { measurePodAction } from '../tpm/pod-event';
 import { mayTouch, requireOwner } from './pod-access';
+import { appDirs } from './run';
 
 const WAIT_POLL_MS = 100;
 
@@ -143,7 +144,7 @@ export function gc(helper: Helper, peer: Peer, req: GcRequest): { marked: string
 }
 
 /**
- * export: the exited pod's root filesystem (its upper dir over its sealed tree) as an fd of a
+ * export: the exited pod's root filesystem (its first app's upper dir over its sealed tree) as an fd of a
  * read-only, nosuid, nodev, noexec overlay mount that is in no mount table. The caller reads it
  * in its own user namespace; the helper parses nothing of it.
  */
@@ -152,10 +153,12 @@ export function exportMount(helper: Helper, peer: Peer, uuid: string): number {
   const { found, rec } = locate(store, peer, uuid, 'export');
   const state = store.state(found);
   if (state !== 'exited' && state !== 'exited-garbage') throw new HelperError('EPODSTATE', `pod ${uuid} is ${state}; only exited pods can be exported (stop it first)`);
-  const tree = helper.opts.state.tree(rec.owner.uid, rec.apps[0]!.tree);
+  // A pod of several apps exports its first app's root (rkt's export takes the first app too).
+  const app = rec.apps[0]!;
+  const tree = helper.opts.state.tree(rec.owner.uid, app.tree);
   if (!fs.existsSync(tree)) throw new HelperError('ENOTREE', `the sealed tree of pod ${uuid} is gone from the helper's store; its root filesystem cannot be exported`);
   try {
-    return addon().detachedOverlay(`${path.join(found.dir, 'upper')}:${tree}`);
+    return addon().detachedOverlay(`${appDirs(found.dir, app.name).upper}:${tree}`);
   } catch (e) {
     throw new HelperError('EINTERNAL', `mounting pod ${uuid}'s root filesystem for export: ${(e as Error).message}`);
   }
