@@ -274,7 +274,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     crashPoint('started');
     const app0 = rec.apps[0]!;
     const every = rec.apps.map((a) => `${a.name}=${a.image.name}@${a.image.id}:${a.tree}:${a.image.signer}`).join(' ');
-    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app0.tree} seccomp ${profile.digest} measured ${measured} signer ${app0.image.signer} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''} apps ${every}`);
+    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app0.tree} seccomp ${profile.digest} measured ${measured} apps ${every} signer ${app0.image.signer} ${describeLabels(sel.plan, sel.labels)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
       conn.close();
