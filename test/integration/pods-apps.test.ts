@@ -206,6 +206,23 @@ describe('pods of several apps', () => {
     await nothingLeft('kill -9 of stage1');
   });
 
+  test('the frontend of a foreground pod of two apps goes away (kill -9): the pod ends, and gc leaves nothing', async () => {
+    const fds = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'w'), fs.openSync('/dev/null', 'w')];
+    const c = RawClient.connect(env.socket, 'a');
+    c.send({ verb: 'run', apps: [app('exec sleep 60'), app('exec sleep 61')], insecureOptions: ['image'] }, fds);
+    for (const fd of fds) fs.closeSync(fd);
+    const started = await c.recv(60_000);
+    assert.equal(started.kind === 'frame' && (started.json as { event?: string }).event, 'started');
+    const uuid = (started.kind === 'frame' ? (started.json as { uuid: string }).uuid : '');
+    assert.equal((await status(uuid)).state, 'running');
+    c.close(); // what the kernel does for a frontend killed with -9
+    const s = await status(uuid, true);
+    assert.equal(s.state, 'exited');
+    assert.deepEqual(s.apps.map((a) => a.signal), ['SIGKILL', 'SIGKILL']);
+    await gcAll();
+    await nothingLeft('frontend gone');
+  });
+
   test('a request of 17 apps, or of two apps given one name, is refused', async () => {
     const many = await rawRun(Array.from({ length: 17 }, () => app('true')));
     assert.equal(many.events[0]!.code, 'EFRAME');
