@@ -91,7 +91,7 @@ struct spec {
   size_t napps;
 };
 
-/* Parses buf[0..len) into s. Returns 0, or -1 with a message in err. */
+/* Parses buf[0..len) into s, which must be zeroed. Returns 0, or -1 with a message in err. */
 int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen);
 
 #endif

@@ -75,6 +75,9 @@
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -475,6 +478,15 @@ static void pivot_here(int rootfd) {
   close(rootfd);
 }
 
+/* Binds the pod root's path (pod init's /proc or /sys, reached by absolute path before the
+ * app's pivot_root) onto targetfd. */
+static void bind_from_pod_root(const char *path, int targetfd) {
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0) die("cloning %s of the pod root", path);
+  if (syscall(SYS_move_mount, tree, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) die("mounting %s", path);
+  close(tree);
+}
+
 /* One app's root, in the app's own mount namespace (a copy of pod init's): /proc, /dev, /sys
  * inside its overlay, every target resolved inside the root without following symlinks,
  * pivot_root into it, masked and read-only paths, and a read-only root for --readonly-rootfs.
@@ -488,15 +500,18 @@ static void setup_app_root(const struct app_spec *a) {
   struct statfs sfs;
   if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) die_plain("the root of app %s is not its overlay", a->name);
 
+  /* /proc and /sys: binds of pod init's (one procfs of the pod's pid namespace, one read-only
+   * sysfs of its network namespace; a bind keeps their flags), cheaper than a superblock each;
+   * the masks below go on this app's binds alone. */
   int procfd = target_dir(rootfd, "/proc");
-  mount_at("proc", procfd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc");
+  bind_from_pod_root("/proc", procfd);
   close(procfd);
   procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
   if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a real procfs");
   close(procfd);
   setup_dev(rootfd);
   int sysfd = target_dir(rootfd, "/sys");
-  mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
+  bind_from_pod_root("/sys", sysfd);
   close(sysfd);
 
   pivot_here(rootfd);

@@ -69,7 +69,7 @@ export async function stop(helper: Helper, peer: Peer, uuid: string, force: bool
   const store = helper.opts.state.podStore;
   const { found, rec } = locate(store, peer, uuid, 'stop');
   if (store.state(found) !== 'running') throw new HelperError('EPODSTATE', `pod ${uuid} is not running (it is ${store.state(found)})`);
-  // SIGTERM goes to stage1, which passes it to pod init and on to the app; SIGKILL to pod init,
+  // SIGTERM goes to stage1, which passes it to pod init and on to every app; SIGKILL to pod init,
   // which takes the whole pid namespace down (stage1 then records the fate).
   const targets = (force ? [rec.init, rec.stage1] : [rec.stage1, rec.init]).filter((t) => t !== null);
   if (targets.length === 0) throw new HelperError('EPODSTATE', `pod ${uuid} is still starting; try again`);
