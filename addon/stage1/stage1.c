@@ -14,11 +14,11 @@
  *     mount namespace, unshare the user namespace alone, let the helper write uid_map/gid_map
  *     from outside, become root of the new namespace, unshare mount/pid/ipc/uts/net/cgroup, fork
  *     C; then wait for C and pass its exit on.
- *   C (pid 1 of the pod): the host's device nodes, /proc and /sys in the pod root, pivot_root into
+ *   C (pid 1 of the pod): /dev (the host's device nodes), /proc and /sys in the pod root, pivot_root into
  *     it, hostname, loopback up; then for each app in turn fork A into a mount namespace of its
  *     own and wait for its execve; "R" once every app runs; then reap, forward signals to every
  *     app, record each app's exit and run its post-stop handler, and end with the last app.
- *   A (an app): its root (/proc, /dev, /sys inside its overlay, every target resolved inside the
+ *   A (an app): its root (binds of the pod's /proc, /dev, /sys inside its overlay, every target resolved inside the
  *     root without following symlinks, pivot_root, masked and read-only paths, read-only root),
  *     its pre-start handler, cwd (checked to be inside the root), stage the SELinux exec label
  *     (through a procfs-checked fd), drop the bounding set, set ids, capset, no_new_privs, mark
@@ -321,10 +321,9 @@ static void setup_dev(int rootfd) {
     close(nfd);
     int tfd = openat(devfd, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (tfd < 0) die("opening /dev/%s", dev_nodes[i]);
-    /* Source: the node pod init bound from the host's /dev into the pod root, looked up before
-     * the app's pivot_root (nothing in the pod can reach the pod root). */
+    /* Source is the host's device node, looked up before pod init's pivot_root in the host's /dev. */
     struct stat st;
-    if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) die("%s is not a character device", host);
+    if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) die("host %s is not a character device", host);
     mount_at(host, tfd, NULL, MS_BIND, NULL, host);
     close(tfd);
   }
@@ -382,11 +381,6 @@ static void mkdir_in(int dirfd, const char *rel, mode_t mode) {
   if (mkdirat(dirfd, rel, mode) < 0) die("creating %s in the pod root", rel);
 }
 
-static void touch_in(int dirfd, const char *rel) {
-  int fd = openat(dirfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 || close(fd) < 0) die("creating %s in the pod root", rel);
-}
-
 /* S, still host root: a private mount namespace holding the pod root, a small tmpfs with every
  * app's overlay (its sealed tree the read-only lower layer) at /opt/stage2/<name>/rootfs, mounted
  * with the host's view so the sealed trees (in a root-only store) never need a path the pod's
@@ -407,10 +401,6 @@ static void mount_pod_root(void) {
   mkdir_in(podfd, "sys", 0555);
   mkdir_in(podfd, "dev", 0755);
   char rel[256];
-  for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
-    snprintf(rel, sizeof(rel), "dev/%s", dev_nodes[i]);
-    touch_in(podfd, rel);
-  }
   mkdir_in(podfd, "opt", 0755);
   mkdir_in(podfd, "opt/stage2", 0755);
   for (size_t i = 0; i < spec.napps; i++) {
@@ -430,25 +420,16 @@ static void mount_pod_root(void) {
   if (chdir(spec.rootfs) < 0) die("entering the pod root");
 }
 
-/* Pod init (C), in the pod's mount namespace, at the pod root: the host's device nodes, a procfs
- * and a sysfs of the pod's own (each app's mounts of them need a fully visible one in the
- * namespace it copies), then pivot_root into the pod root: nothing of the host stays reachable.
+/* Pod init (C), in the pod's mount namespace, at the pod root: the pod's /dev (a tmpfs with the
+ * host's six device nodes bound in, devpts, shm, mqueue: one for the pod, as its ipc namespace
+ * is), a procfs and a read-only sysfs of the pod's own, which every app binds into its root;
+ * then pivot_root into the pod root: nothing of the host stays reachable.
  * Hostname and loopback are the pod's (shared by every app). */
 static void setup_pod_root(void) {
   int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct statfs sfs;
   if (rootfd < 0 || fstatfs(rootfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("the pod root is not the tmpfs just mounted");
-  for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
-    char host[32], rel[32];
-    snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
-    snprintf(rel, sizeof(rel), "dev/%s", dev_nodes[i]);
-    struct stat st;
-    if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) die("host %s is not a character device", host);
-    int tfd = openat(rootfd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (tfd < 0) die("opening %s in the pod root", rel);
-    mount_at(host, tfd, NULL, MS_BIND, NULL, host);
-    close(tfd);
-  }
+  setup_dev(rootfd);
   int fd = openat(rootfd, "proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) die("opening /proc in the pod root");
   mount_at("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc of the pod root");
@@ -481,7 +462,7 @@ static void pivot_here(int rootfd) {
 /* Binds the pod root's path (pod init's /proc or /sys, reached by absolute path before the
  * app's pivot_root) onto targetfd. */
 static void bind_from_pod_root(const char *path, int targetfd) {
-  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (tree < 0) die("cloning %s of the pod root", path);
   if (syscall(SYS_move_mount, tree, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) die("mounting %s", path);
   close(tree);
@@ -500,16 +481,21 @@ static void setup_app_root(const struct app_spec *a) {
   struct statfs sfs;
   if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) die_plain("the root of app %s is not its overlay", a->name);
 
-  /* /proc and /sys: binds of pod init's (one procfs of the pod's pid namespace, one read-only
-   * sysfs of its network namespace; a bind keeps their flags), cheaper than a superblock each;
-   * the masks below go on this app's binds alone. */
+  /* /proc, /dev and /sys: binds of pod init's (one procfs of the pod's pid namespace, the pod's
+   * /dev with everything on it, one read-only sysfs of its network namespace; a bind keeps their
+   * flags), cheaper than mounting them for each app; the masks below go on this app's alone. */
   int procfd = target_dir(rootfd, "/proc");
   bind_from_pod_root("/proc", procfd);
   close(procfd);
   procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
   if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a real procfs");
   close(procfd);
-  setup_dev(rootfd);
+  int devfd = target_dir(rootfd, "/dev");
+  bind_from_pod_root("/dev", devfd);
+  close(devfd);
+  devfd = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+  if (devfd < 0 || fstatfs(devfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("/dev is not the pod's tmpfs");
+  close(devfd);
   int sysfd = target_dir(rootfd, "/sys");
   bind_from_pod_root("/sys", sysfd);
   close(sysfd);
