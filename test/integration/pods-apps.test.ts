@@ -21,6 +21,15 @@ describe('pods of several apps', () => {
   const env = new TestEnv('pods-apps');
   let aci = '';
   let base: Base;
+  let policy = '';
+  const startHelper = async (fault?: string) => {
+    if (fault) process.env.WARD_FAULT = fault;
+    try {
+      await env.start(['--policy', policy]);
+    } finally {
+      delete process.env.WARD_FAULT;
+    }
+  };
   const ward = (args: string[], opts: Parameters<TestEnv['ward']>[2] = {}) => env.ward('a', args, opts);
   const status = async (uuid: string, wait = false): Promise<Status> => {
     const r = await ward(['status', '--format=json', ...(wait ? ['--wait'] : []), uuid]);
@@ -69,9 +78,9 @@ describe('pods of several apps', () => {
   before(async () => {
     // force-files: every pod holds an MCS pair and labels each app's dirs; all must go again.
     const pol = JSON.parse(fs.readFileSync(path.join(REPO, 'policies', 'helper.json'), 'utf8')) as Record<string, unknown>;
-    const policy = path.join(env.dir, 'force-files.json');
+    policy = path.join(env.dir, 'force-files.json');
     fs.writeFileSync(policy, JSON.stringify({ ...pol, selinux: { mode: 'force-files' } }), { mode: 0o600 });
-    await env.start(['--policy', policy]);
+    await startHelper();
     aci = env.fixture('busybox.aci');
     await buildBusyboxAci(aci);
     const p = await ward(['prepare', '--insecure-options=image', aci, '--', '-c', 'true']);
@@ -222,6 +231,25 @@ describe('pods of several apps', () => {
     await gcAll();
     await nothingLeft('frontend gone');
   });
+
+  for (const step of ['run-renamed', 'launched', 'started']) {
+    test(`kill -9 of the helper at step ${step} of a run of two apps: after a restart gc leaves nothing`, async () => {
+      await env.killHelper();
+      await startHelper(`crash-at-${step}`);
+      const r = await rawRun([app('exec sleep 60'), app('exec sleep 61')]);
+      assert.ok(r.events.every((e) => e.event !== 'exited'), JSON.stringify(r.events));
+      await env.killHelper();
+      await startHelper();
+      const l = await ward(['list', '--format=json']);
+      for (const p of JSON.parse(l.stdout) as { uuid: string; state: string }[]) {
+        if (p.state !== 'running') continue;
+        assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
+        await status(p.uuid, true);
+      }
+      await gcAll();
+      await nothingLeft(`helper killed at ${step}`);
+    });
+  }
 
   test('a request of 17 apps, or of two apps given one name, is refused', async () => {
     const many = await rawRun(Array.from({ length: 17 }, () => app('true')));
