@@ -97,7 +97,7 @@ describe('pods of several apps', () => {
       app([
         'touch /root-of-second',
         // The first app's process, seen through the shared pid namespace, and killed from here.
-        'for i in $(seq 200); do for p in /proc/[0-9]*; do [ "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" = "sleep 1001 " ] && pid=${p#/proc/}; done; [ -n "$pid" ] && break; sleep 0.05; done',
+        'for i in $(seq 200); do for p in /proc/[0-9]*; do [ "$(cat $p/cmdline 2>/dev/null | tr "\\0" " ")" = "sleep 1001 " ] && pid=${p#/proc/}; done; [ -n "$pid" ] && break; sleep 0.05; done',
         '[ -n "$pid" ] && echo second-sees-first',
         '[ -e /root-of-first ] && echo second-sees-first-root || echo second-has-own-root',
         'kill $pid; exit 4',
@@ -243,7 +243,9 @@ describe('pods of several apps', () => {
       const l = await ward(['list', '--format=json']);
       for (const p of JSON.parse(l.stdout) as { uuid: string; state: string }[]) {
         if (p.state !== 'running') continue;
-        assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
+        // A stage1 that never got its id maps (helper killed at launch) ends by itself meanwhile.
+        const stop = await ward(['stop', '--force', p.uuid]);
+        assert.ok(stop.code === 0 || /is not running \(it is exited\)/.test(stop.stderr), stop.stderr);
         await status(p.uuid, true);
       }
       await gcAll();
