@@ -89,8 +89,8 @@ async function main(): Promise<void> {
     }
     const devnull = fs.openSync('/dev/null', 'r+');
     const req = (tree: string) => ({
-      verb: 'run', tree, image: { ...image!, signer: 'unverified' }, insecureOptions: ['image'],
-      app: { exec: ['/bin/true'], user: 0, group: 0, workingDirectory: '/', environment: [] },
+      verb: 'run', insecureOptions: ['image'],
+      apps: [{ tree, image: { ...image!, signer: 'unverified' }, app: { exec: ['/bin/true'], user: 0, group: 0, workingDirectory: '/', environment: [] } }],
     });
     for (let i = 0; i < 3; i++) for (const [k, t] of targets.entries()) await runOnce(t.env, req(trees[k]!), devnull); // warm-up
     for (let i = 0; i < rounds; i++) {

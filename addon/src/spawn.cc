@@ -25,7 +25,7 @@ namespace ward {
 namespace {
 
 constexpr int kSyncFd = 3;
-constexpr int kMaxFds = 24;
+constexpr int kMaxFds = 64;
 constexpr int kPidfd = 3;  // P_PIDFD (Linux 5.4)
 
 Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
@@ -45,7 +45,7 @@ Napi::Value SpawnMemfd(const Napi::CallbackInfo& info) {
   std::string argv0 = info[1].As<Napi::String>().Utf8Value();
   Napi::Array arr = info[2].As<Napi::Array>();
   if (arr.Length() <= kSyncFd || arr.Length() > kMaxFds) {
-    Napi::TypeError::New(env, "spawnMemfd: between 4 and 24 child fds").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "spawnMemfd: between 4 and 64 child fds").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::vector<int> fds(arr.Length());

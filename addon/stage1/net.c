@@ -71,28 +71,30 @@ void net_await_go(const struct spec *s, int go[2]) {
 }
 
 int cgroup_check_fds(const struct spec *s, char *err, size_t errlen) {
-  for (size_t i = 0; i < s->ncgroup_fds; i++) {
-    int fd = s->cgroup_fds[i];
-    struct stat st;
-    struct statfs sfs;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
-      snprintf(err, errlen, "cgroup fd %d is not open", fd);
-      return -1;
-    }
-    if (!S_ISREG(st.st_mode) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) || (fl & O_ACCMODE) != O_WRONLY) {
-      snprintf(err, errlen, "cgroup fd %d is not a cgroup.procs file opened for writing", fd);
-      return -1;
-    }
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-      snprintf(err, errlen, "marking cgroup fd %d close-on-exec", fd);
-      return -1;
+  for (size_t k = 0; k < s->napps; k++) {
+    for (size_t i = 0; i < s->apps[k].ncgroup_fds; i++) {
+      int fd = s->apps[k].cgroup_fds[i];
+      struct stat st;
+      struct statfs sfs;
+      int fl = fcntl(fd, F_GETFL);
+      if (fl < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
+        snprintf(err, errlen, "cgroup fd %d is not open", fd);
+        return -1;
+      }
+      if (!S_ISREG(st.st_mode) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) || (fl & O_ACCMODE) != O_WRONLY) {
+        snprintf(err, errlen, "cgroup fd %d is not a cgroup.procs file opened for writing", fd);
+        return -1;
+      }
+      if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        snprintf(err, errlen, "marking cgroup fd %d close-on-exec", fd);
+        return -1;
+      }
     }
   }
   return 0;
 }
 
-int cgroup_join(const struct spec *s, const char **what) {
+int cgroup_join(const struct app_spec *s, const char **what) {
   for (size_t i = 0; i < s->ncgroup_fds; i++) {
     ssize_t w;
     do w = write(s->cgroup_fds[i], "0", 1);
@@ -114,5 +116,6 @@ int cgroup_join(const struct spec *s, const char **what) {
 }
 
 void cgroup_close_fds(const struct spec *s) {
-  for (size_t i = 0; i < s->ncgroup_fds; i++) close(s->cgroup_fds[i]);
+  for (size_t k = 0; k < s->napps; k++)
+    for (size_t i = 0; i < s->apps[k].ncgroup_fds; i++) close(s->apps[k].cgroup_fds[i]);
 }

@@ -12,12 +12,12 @@ void net_go_pipe(const struct spec *s, int go[2]);
 int net_pass_go(const struct spec *s, int go[2], int sync_fd);
 /* C, before anything else: waits for the go; without it pod init exits and nothing starts. */
 void net_await_go(const struct spec *s, int go[2]);
-/* Checks the cgroup fds the spec names (cgroup.procs files on a cgroup file system). */
+/* Checks the cgroup fds every app's section names (cgroup.procs files on a cgroup file system). */
 int cgroup_check_fds(const struct spec *s, char *err, size_t errlen);
 /* A, first thing after the fork: join the app's cgroup (write "0" to each fd), close the fds,
  * and take a cgroup namespace rooted at the app's own cgroup. Returns 0, or -1 with errno. */
-int cgroup_join(const struct spec *s, const char **what);
-/* S and C: their copies of the cgroup fds, once the process that needs them has been forked. */
+int cgroup_join(const struct app_spec *a, const char **what);
+/* S and C: their copies of every app's cgroup fds, once the processes that need them are forked. */
 void cgroup_close_fds(const struct spec *s);
 
 #endif

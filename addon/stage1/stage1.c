@@ -8,28 +8,34 @@
  *             and its status file (apps' exit statuses), when the spec says state_fds; they let
  *             anyone see the pod's fate after the helper that started it is gone
  *
- * The order of operations follows runc and crun (DESIGN.md §3.8):
- *   S (host root): read spec and BPF, mount the overlay root (sealed tree as the read-only lower
- *     layer) in a private mount namespace, unshare the user namespace alone, let the helper write uid_map/gid_map from outside, become root of the new namespace,
- *     unshare mount/pid/ipc/uts/net/cgroup, fork C; then wait for C and pass its exit on.
- *   C (pid 1 of the pod): mounts with the host view (overlay root, /proc, /dev, /sys), every
- *     target resolved inside the root without following symlinks, pivot_root, masked and
- *     read-only paths, hostname, loopback up; fork A; then reap, forward signals, report A's exit.
- *   A (the app): cwd (checked to be inside the root), stage the SELinux exec label (when the spec
- *     has one, through a procfs-checked fd), drop the bounding set, set ids, capset,
- *     no_new_privs, mark every fd but 0-2 close-on-exec, load seccomp last, execve.
+ * The order of operations follows runc and crun (DESIGN.md §3.8), with rkt's layout of a pod:
+ *   S (host root): read spec and BPF, mount the pod root (a small tmpfs holding each app's overlay
+ *     root, its sealed tree the read-only lower layer, at /opt/stage2/<name>/rootfs) in a private
+ *     mount namespace, unshare the user namespace alone, let the helper write uid_map/gid_map
+ *     from outside, become root of the new namespace, unshare mount/pid/ipc/uts/net/cgroup, fork
+ *     C; then wait for C and pass its exit on.
+ *   C (pid 1 of the pod): /dev (the host's device nodes), /proc and /sys in the pod root, pivot_root into
+ *     it, hostname, loopback up; then for each app in turn fork A into a mount namespace of its
+ *     own and wait for its execve; "R" once every app runs; then reap, forward signals to every
+ *     app, record each app's exit and run its post-stop handler, and end with the last app.
+ *   A (an app): its root (binds of the pod's /proc, /dev, /sys inside its overlay, every target resolved inside the
+ *     root without following symlinks, pivot_root, masked and read-only paths, read-only root),
+ *     its pre-start handler, cwd (checked to be inside the root), stage the SELinux exec label
+ *     (through a procfs-checked fd), drop the bounding set, set ids, capset, no_new_privs, mark
+ *     every fd but 0-2 close-on-exec, load seccomp last, execve.
+ *   The apps share the pod's user, pid, ipc, uts, net and cgroup namespaces; each sees only its
+ *   own root. Nothing of the host, nor the pod root, is reachable from an app.
  *
  * Status lines to the helper on fd 3: "U" (user ns ready: write the maps), "P <pid>" (host pid of
- * pod init), "R" (the app's execve succeeded),
- * "E <message>" (setup failed; the pod does not run), "X <code> <signal>" (the app's exit).
- * The helper answers "U" with "M" once the maps are written, and, when the spec has net_wait,
- * "P" with "G" once the pod's network is attached ("E": pod init exits, nothing starts; net.c).
- *   fd 16+    the app's cgroup.procs files, one per hierarchy (spec key cgroup_fd, net.c). */
+ * pod init), "R" (every app's execve succeeded), "E <message>" (setup failed; the pod does not
+ * run), "X <code> <signal>" (the pod's end: the first app's exit, as rkt reports it).
+ * The helper answers "U" with "M" once the maps are written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
+#include <linux/nsfs.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -61,7 +67,8 @@
 #define BPF_FD 4
 #define LOCK_FD 5
 #define STATUS_FD 6
-#define BPF_MAX_BYTES (4096 * 8)
+/* Pod init keeps app i's mount namespace at fd APP_NS_FD_BASE + i while the app runs. */
+#define APP_NS_FD_BASE 100
 
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -69,6 +76,9 @@
 #endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -84,9 +94,13 @@ struct mount_attr {
 #endif
 
 static struct spec spec;
-static struct sock_filter bpf_prog[BPF_MAX_BYTES / sizeof(struct sock_filter)];
-static unsigned short bpf_len;
+static struct sock_filter bpf_progs[SPEC_MAX_APPS][SPEC_MAX_BPF_BYTES / sizeof(struct sock_filter)];
+/* S forwards signals to pod init; pod init to every app still running (0: none, or reaped). */
 static volatile sig_atomic_t forward_to = 0;
+static volatile sig_atomic_t app_pids[SPEC_MAX_APPS];
+/* Pod init: a handle on each app's mount namespace, held from its start until its post-stop
+ * handler has run (-1: none). */
+static int app_ns[SPEC_MAX_APPS];
 /* In the app before execve: a byte here tells pod init that the exec did not happen. */
 static int exec_err_fd = -1;
 
@@ -186,25 +200,21 @@ static void read_spec(void) {
   if (spec_parse(&spec, buf, len, err, sizeof(err)) < 0) die_plain("%s", err);
 }
 
+/* The apps' programs, one after another (spec.h); fd 4 must hold exactly their sum. */
 static void read_bpf(void) {
-  if (!spec.seccomp) return;
-  size_t off = 0;
-  char *p = (char *)bpf_prog;
-  for (;;) {
-    if (off == sizeof(bpf_prog)) {
-      char extra;
-      ssize_t r = read(BPF_FD, &extra, 1);
-      if (r != 0) die_plain("seccomp program larger than %d bytes", BPF_MAX_BYTES);
-      break;
-    }
-    ssize_t r = read(BPF_FD, p + off, sizeof(bpf_prog) - off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) die("reading seccomp program");
-    if (r == 0) break;
-    off += (size_t)r;
+  int any = 0;
+  for (size_t i = 0; i < spec.napps; i++) {
+    size_t len = spec.apps[i].seccomp_len;
+    if (len == 0) continue;
+    any = 1;
+    if (read_full(BPF_FD, bpf_progs[i], len) < 0) die_plain("seccomp programs on fd 4 are shorter than the launch spec says");
   }
-  if (off == 0 || off % sizeof(struct sock_filter) != 0) die_plain("seccomp program has a bad size (%zu bytes)", off);
-  bpf_len = (unsigned short)(off / sizeof(struct sock_filter));
+  if (!any) return;
+  char extra;
+  ssize_t r;
+  do r = read(BPF_FD, &extra, 1);
+  while (r < 0 && errno == EINTR);
+  if (r != 0) die_plain("seccomp programs on fd 4 are longer than the launch spec says");
   if (close(BPF_FD) < 0) die("closing seccomp fd");
 }
 
@@ -235,6 +245,8 @@ static int target_dir(int rootfd, const char *path) {
   if (fd < 0) die("mount point %s must be a directory inside the root (no symlinks)", path);
   return fd;
 }
+
+static void pivot_here(int rootfd);
 
 static void fdpath(char *buf, size_t len, int fd) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
@@ -314,7 +326,7 @@ static void setup_dev(int rootfd) {
     close(nfd);
     int tfd = openat(devfd, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (tfd < 0) die("opening /dev/%s", dev_nodes[i]);
-    /* Source is the host's device node, looked up before pivot_root in the host's /dev. */
+    /* Source is the host's device node, looked up before pod init's pivot_root in the host's /dev. */
     struct stat st;
     if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode)) die("host %s is not a character device", host);
     mount_at(host, tfd, NULL, MS_BIND, NULL, host);
@@ -358,56 +370,101 @@ static void loopback_up(void) {
   close(s);
 }
 
-/* S, still host root: a private mount namespace holding the overlay root, mounted with the
- * host's view so the sealed tree (in a root-only store) never needs a path the pod's user can
- * walk. The pod's own mount namespace, unshared later, inherits it as a locked mount. */
-static void mount_overlay_root(void) {
-  if (unshare(CLONE_NEWNS) < 0) die("unshare(CLONE_NEWNS)");
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("making / private");
-  char opts[4096];
-  int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", spec.lower, spec.upper, spec.work);
-  if (n < 0 || (size_t)n >= sizeof(opts)) die_plain("overlay options too long");
-  char data[sizeof(opts) + 512];
-  char verr[400];
-  const char *root = volumes_attach(&spec, spec.rootfs, verr, sizeof(verr));
-  if (!root) die_plain("%s", verr);
-  if (mount("overlay", root, "overlay", 0, with_context(data, sizeof(data), opts)) < 0) die("mounting the overlay root");
-  if (chdir(root) < 0) die("entering the root");
+/* A path in the pod root (S: below spec.rootfs; pod init: below /). */
+static void pod_path(char *buf, size_t len, const char *base, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void pod_path(char *buf, size_t len, const char *base, const char *fmt, ...) {
+  int n = snprintf(buf, len, "%s/", base);
+  if (n < 0 || (size_t)n >= len) die_plain("pod root path too long");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+  va_end(ap);
+  if (m < 0 || (size_t)m >= len - (size_t)n) die_plain("pod root path too long");
 }
 
-/* C: everything that needs the pod's own mount namespace, up to pivot_root and the masks. */
-static void setup_root(void) {
-  int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) die("opening the root");
-  struct statfs sfs;
-  if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) die_plain("the root is not the overlay just mounted");
+static void mkdir_in(int dirfd, const char *rel, mode_t mode) {
+  if (mkdirat(dirfd, rel, mode) < 0) die("creating %s in the pod root", rel);
+}
 
-  int procfd = target_dir(rootfd, "/proc");
-  mount_at("proc", procfd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc");
-  close(procfd);
-  procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
-  if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a real procfs");
-  close(procfd);
+/* S, still host root: a private mount namespace holding the pod root, a small tmpfs with every
+ * app's overlay (its sealed tree the read-only lower layer) at /opt/stage2/<name>/rootfs, mounted
+ * with the host's view so the sealed trees (in a root-only store) never need a path the pod's
+ * user can walk. The pod's own mount namespace, unshared later, inherits it all as locked mounts.
+ * Everything pod init will mount on is made here: the pod root's files are host root's, which
+ * nothing in the pod's user namespace may create files under. */
+static void mount_pod_root(void) {
+  if (unshare(CLONE_NEWNS) < 0) die("unshare(CLONE_NEWNS)");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("making / private");
+  char data[4096 + 512];
+  if (mount("tmpfs", spec.rootfs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            with_context(data, sizeof(data), "mode=755,size=1m,nr_inodes=4096")) < 0)
+    die("mounting the pod root");
+  int podfd = open(spec.rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct statfs sfs;
+  if (podfd < 0 || fstatfs(podfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("the pod root is not the tmpfs just mounted");
+  mkdir_in(podfd, "proc", 0555);
+  mkdir_in(podfd, "sys", 0555);
+  mkdir_in(podfd, "dev", 0755);
+  char rel[256];
+  mkdir_in(podfd, "opt", 0755);
+  mkdir_in(podfd, "opt/stage2", 0755);
+  for (size_t i = 0; i < spec.napps; i++) {
+    const struct app_spec *a = &spec.apps[i];
+    snprintf(rel, sizeof(rel), "opt/stage2/%s", a->name);
+    mkdir_in(podfd, rel, 0755);
+    snprintf(rel, sizeof(rel), "opt/stage2/%s/rootfs", a->name);
+    mkdir_in(podfd, rel, 0755);
+    char opts[4096];
+    int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", a->lower, a->upper, a->work);
+    if (n < 0 || (size_t)n >= sizeof(opts)) die_plain("overlay options of app %s too long", a->name);
+    char target[4096];
+    pod_path(target, sizeof(target), spec.rootfs, "opt/stage2/%s/rootfs", a->name);
+    if (mount("overlay", target, "overlay", MS_NOSUID, with_context(data, sizeof(data), opts)) < 0) die("mounting the root of app %s", a->name);
+  }
+  char verr[400];
+  if (volumes_stage(&spec, podfd, verr, sizeof(verr)) < 0) die_plain("%s", verr);
+  if (close(podfd) < 0) die("closing the pod root");
+  if (chdir(spec.rootfs) < 0) die("entering the pod root");
+}
+
+/* Pod init (C), in the pod's mount namespace, at the pod root: the pod's /dev (a tmpfs with the
+ * host's six device nodes bound in, devpts, shm, mqueue: one for the pod, as its ipc namespace
+ * is), a procfs and a read-only sysfs of the pod's own, which every app binds into its root;
+ * then pivot_root into the pod root: nothing of the host stays reachable.
+ * Hostname and loopback are the pod's (shared by every app). */
+static void setup_pod_root(void) {
+  int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct statfs sfs;
+  if (rootfd < 0 || fstatfs(rootfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("the pod root is not the tmpfs just mounted");
   setup_dev(rootfd);
-  int sysfd = target_dir(rootfd, "/sys");
+  int fd = openat(rootfd, "proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("opening /proc in the pod root");
+  mount_at("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc of the pod root");
+  close(fd);
+  fd = openat(rootfd, "sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("opening /sys in the pod root");
   if (!spec.net_host) {
-    mount_at("sysfs", sysfd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys");
+    mount_at("sysfs", fd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/sys of the pod root");
   } else {
-    /* A new sysfs needs a network namespace the pod owns: with the host's, bind the host's
-     * /sys (and what is mounted below it), read-only all the way down. */
-    mount_at("/sys", sysfd, NULL, MS_BIND | MS_REC, NULL, "/sys");
-    int bfd = open_in_root(rootfd, "/sys", O_PATH | O_DIRECTORY);
-    if (bfd < 0) die("re-opening /sys");
+    /* A new sysfs needs a network namespace the pod owns: with the host's (--net=host), bind the
+     * host's /sys (and what is mounted below it), read-only all the way down. */
+    mount_at("/sys", fd, NULL, MS_BIND | MS_REC, NULL, "/sys of the pod root");
+    int bfd = openat(rootfd, "sys", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (bfd < 0) die("re-opening /sys of the pod root");
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
     if (syscall(SYS_mount_setattr, bfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) die("making /sys read-only");
     close(bfd);
   }
-  close(sysfd);
-  char verr[400];
-  if (volumes_bind(&spec, rootfd, verr, sizeof(verr)) < 0) die_plain("%s", verr);
+  close(fd);
+  pivot_here(rootfd);
+  if (sethostname(spec.hostname, strlen(spec.hostname)) < 0) die("setting the hostname");
+  if (!spec.net_host) loopback_up();
+}
 
-  /* The overlay came from S's namespace and is locked here; pivot_root needs a mount of our own:
-   * clone it (recursively, with everything just mounted on it) on top of itself and step in. */
+/* The mount at the cwd came from another mount namespace (locked here); pivot_root needs a
+ * mount of our own: clone it (recursively, with everything mounted on it) on top of itself, step
+ * in, pivot_root, and detach the old root. Closes rootfd. */
+static void pivot_here(int rootfd) {
   int treefd = (int)syscall(SYS_open_tree, AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (treefd < 0) die("cloning the root mount");
   if (syscall(SYS_move_mount, treefd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0) die("attaching the root mount");
@@ -418,6 +475,52 @@ static void setup_root(void) {
   if (umount2(".", MNT_DETACH) < 0) die("detaching the old root");
   if (chdir("/") < 0) die("chdir to the new root");
   close(rootfd);
+}
+
+/* Binds the pod root's path (pod init's /proc or /sys, reached by absolute path before the
+ * app's pivot_root) onto targetfd. */
+static void bind_from_pod_root(const char *path, int targetfd) {
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) die("cloning %s of the pod root", path);
+  if (syscall(SYS_move_mount, tree, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) die("mounting %s", path);
+  close(tree);
+}
+
+/* One app's root, in the app's own mount namespace (a copy of pod init's): /proc, /dev, /sys
+ * inside its overlay, every target resolved inside the root without following symlinks,
+ * pivot_root into it, masked and read-only paths, and a read-only root for --readonly-rootfs.
+ * The app's volumes are bound in before pivot_here (volumes.c). */
+static void setup_app_root(const struct app_spec *a) {
+  char dir[256];
+  pod_path(dir, sizeof(dir), "", "opt/stage2/%s/rootfs", a->name);
+  if (chdir(dir) < 0) die("entering the root of app %s", a->name);
+  int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("opening the root");
+  struct statfs sfs;
+  if (fstatfs(rootfd, &sfs) < 0 || sfs.f_type != OVERLAYFS_SUPER_MAGIC) die_plain("the root of app %s is not its overlay", a->name);
+
+  /* /proc, /dev and /sys: binds of pod init's (one procfs of the pod's pid namespace, the pod's
+   * /dev with everything on it, one read-only sysfs of its network namespace; a bind keeps their
+   * flags), cheaper than mounting them for each app; the masks below go on this app's alone. */
+  int procfd = target_dir(rootfd, "/proc");
+  bind_from_pod_root("/proc", procfd);
+  close(procfd);
+  procfd = open_in_root(rootfd, "/proc", O_PATH | O_DIRECTORY);
+  if (procfd < 0 || fstatfs(procfd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) die_plain("/proc is not a real procfs");
+  close(procfd);
+  int devfd = target_dir(rootfd, "/dev");
+  bind_from_pod_root("/dev", devfd);
+  close(devfd);
+  devfd = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+  if (devfd < 0 || fstatfs(devfd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) die_plain("/dev is not the pod's tmpfs");
+  close(devfd);
+  int sysfd = target_dir(rootfd, "/sys");
+  bind_from_pod_root("/sys", sysfd);
+  close(sysfd);
+  char verr[400];
+  if (volumes_bind(&spec, a, rootfd, verr, sizeof(verr)) < 0) die_plain("%s", verr);
+
+  pivot_here(rootfd);
   rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("opening the new root");
 
@@ -430,12 +533,15 @@ static void setup_root(void) {
   for (size_t i = 0; i < spec.nmasked; i++) mask_path(rootfd, devnullfd, spec.masked[i]);
   for (size_t i = 0; i < spec.nreadonly; i++) make_readonly(rootfd, spec.readonly[i]);
   close(devnullfd);
+  /* --readonly-rootfs: the root mount alone (its /proc, /dev, /sys keep their own flags). */
+  if (a->readonly_rootfs) {
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, rootfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) die("making the root of app %s read-only", a->name);
+  }
   close(rootfd);
-  if (sethostname(spec.hostname, strlen(spec.hostname)) < 0) die("setting the hostname");
-  if (!spec.net_host) loopback_up();
 }
 
-static void drop_privileges(void) {
+static void drop_privileges(const struct app_spec *a) {
   int last = CAP_LAST_CAP;
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
   if (f) {
@@ -443,14 +549,14 @@ static void drop_privileges(void) {
     fclose(f);
   }
   uint64_t keep = 0;
-  for (size_t i = 0; i < spec.ncaps; i++) keep |= 1ULL << spec.caps[i];
+  for (size_t i = 0; i < a->ncaps; i++) keep |= 1ULL << a->caps[i];
   for (int c = 0; c <= last; c++)
     if (!(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
       die("dropping capability %d from the bounding set", c);
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS");
-  if (setgroups(spec.ngroups, spec.ngroups > 0 ? spec.groups : NULL) < 0) die("setting the app's supplementary groups");
-  if (setresgid(spec.gid, spec.gid, spec.gid) < 0) die("setting gid %u", (unsigned)spec.gid);
-  if (setresuid(spec.uid, spec.uid, spec.uid) < 0) die("setting uid %u", (unsigned)spec.uid);
+  if (setgroups(a->ngroups, a->ngroups > 0 ? a->groups : NULL) < 0) die("setting the app's supplementary groups");
+  if (setresgid(a->gid, a->gid, a->gid) < 0) die("setting gid %u", (unsigned)a->gid);
+  if (setresuid(a->uid, a->uid, a->uid) < 0) die("setting uid %u", (unsigned)a->uid);
   struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof(data));
@@ -528,18 +634,18 @@ static void test_decoys(void) {
 }
 #endif
 
-/* execve of the app: an absolute path as is; a bare name searched in the app's own PATH (from
- * its environment, inside the pod's root), as a shell would. Returns only on failure, with errno
- * from the most telling attempt. */
-static void exec_in_path(void) {
-  const char *cmd = spec.args[0];
+/* execve of argv: an absolute path as is; a bare name searched in the app's own PATH (from its
+ * environment, inside its root), as a shell would. Returns only on failure, with errno from the
+ * most telling attempt. */
+static void exec_in_path(const struct app_spec *a, const char *const *argv) {
+  const char *cmd = argv[0];
   if (cmd[0] == '/') {
-    execve(cmd, (char *const *)spec.args, (char *const *)spec.env);
+    execve(cmd, (char *const *)argv, (char *const *)a->env);
     return;
   }
   const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (size_t i = 0; i < spec.nenv; i++)
-    if (strncmp(spec.env[i], "PATH=", 5) == 0) path = spec.env[i] + 5;
+  for (size_t i = 0; i < a->nenv; i++)
+    if (strncmp(a->env[i], "PATH=", 5) == 0) path = a->env[i] + 5;
   int saved = ENOENT;
   char candidate[4096];
   const char *p = path;
@@ -548,7 +654,7 @@ static void exec_in_path(void) {
     size_t len = end ? (size_t)(end - p) : strlen(p);
     int n = snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)len, len ? p : ".", cmd);
     if (n > 0 && (size_t)n < sizeof(candidate)) {
-      execve(candidate, (char *const *)spec.args, (char *const *)spec.env);
+      execve(candidate, (char *const *)argv, (char *const *)a->env);
       if (errno != ENOENT && errno != ENOTDIR) saved = errno;
     }
     if (!end) break;
@@ -557,8 +663,11 @@ static void exec_in_path(void) {
   errno = saved;
 }
 
-/* A: the app. Nothing after seccomp but execve. */
-static __attribute__((noreturn)) void exec_app(void) {
+/* The app (or its event handler, or an entered command), confined as app number idx: signals at
+ * their defaults, its cwd (checked to be inside the root), the exec label, ids, caps,
+ * no_new_privs, every fd but 0-2 close-on-exec, seccomp last, execve of argv. */
+static __attribute__((noreturn)) void exec_app(size_t idx, const char *const *argv) {
+  const struct app_spec *a = &spec.apps[idx];
   sigset_t none;
   if (sigemptyset(&none) < 0 || sigprocmask(SIG_SETMASK, &none, NULL) < 0) die("clearing the signal mask");
   for (int s = 1; s < NSIG; s++)
@@ -570,55 +679,149 @@ static __attribute__((noreturn)) void exec_app(void) {
   for (int s = 32; s <= 33; s++)
     if (syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(unsigned long)) < 0) die("resetting signal %d", s);
   if (setsid() < 0) die("setsid");
-  if (chdir(spec.cwd) < 0) die("entering working directory %s", spec.cwd);
+  if (chdir(a->cwd) < 0) die("entering working directory %s", a->cwd);
   char cwd[4096];
   if (getcwd(cwd, sizeof(cwd)) == NULL || cwd[0] != '/') die_plain("working directory is outside the root");
 #ifdef WARD_TEST_HOOKS
   test_decoys();
 #endif
   stage_exec_label();
-  drop_privileges();
+  drop_privileges(a);
   /* ward enter: the command dies with the stage1 that entered it (the helper kills that one when
    * its caller goes away). Set after the id change, which clears it. */
   if (spec.enter && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("PR_SET_PDEATHSIG");
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die("marking fds close-on-exec");
-  if (spec.seccomp) {
-    struct sock_fprog prog = {.len = bpf_len, .filter = bpf_prog};
+  if (a->seccomp_len) {
+    struct sock_fprog prog = {.len = (unsigned short)(a->seccomp_len / sizeof(struct sock_filter)), .filter = bpf_progs[idx]};
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die("loading the seccomp filter");
   }
-  exec_in_path();
-  die("executing %s", spec.args[0]);
+  exec_in_path(a, argv);
+  die("executing %s", argv[0]);
 }
 
-/* Forks the app (or an entered command) and execs it confined; reports "R" to the helper once the
- * execve succeeded, and returns its pid, which signals are forwarded to. */
-static pid_t start_app(const char *what) {
-  int execpipe[2];
-  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
-  pid_t a = fork();
-  if (a < 0) die("fork of %s", what);
-  if (a == 0) {
-    close(execpipe[0]);
-    exec_err_fd = execpipe[1];
-    const char *step = NULL;
-    if (cgroup_join(&spec, &step) < 0) die("%s", step);
-    exec_app();
+static pid_t wait_child(pid_t pid, int *status) {
+  for (;;) {
+    pid_t p = waitpid(pid, status, 0);
+    if (p < 0 && errno == EINTR) continue;
+    return p;
   }
-  cgroup_close_fds(&spec);
-  forward_to = a;
-  close(execpipe[1]);
-  /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
-  char e;
+}
+
+/* An event handler of app idx, forked, confined as the app, waited for. Returns its wait status. */
+static int run_handler(size_t idx, const char *const *argv) {
+  pid_t h = fork();
+  if (h < 0) die("fork of an event handler of app %s", spec.apps[idx].name);
+  if (h == 0) exec_app(idx, argv);
+  int st = 0;
+  if (wait_child(h, &st) < 0) die("waiting for an event handler of app %s", spec.apps[idx].name);
+  return st;
+}
+
+/* Sends one byte and, when fd >= 0, the fd with it (SCM_RIGHTS). */
+static void send_with_fd(int sock, char byte, int fd) {
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    memset(&u, 0, sizeof(u));
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof(u.buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  ssize_t w;
+  do w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w != 1) die("passing the mount namespace to pod init");
+}
+
+/* One byte from sock, and the fd that came with it (-1: none). 0 at EOF, -1 on error. */
+static int recv_with_fd(int sock, char *byte, int *fd) {
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  struct iovec iov = {.iov_base = byte, .iov_len = 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+  *fd = -1;
   ssize_t r;
-  do r = read(execpipe[0], &e, 1);
+  do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
-  close(execpipe[0]);
-  if (r == 0) status_line("R");
-  return a;
+  if (r <= 0) return (int)r;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t k = 0; k < n; k++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+      if (*fd < 0) *fd = got;
+      else close(got);
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) return -1;
+  return 1;
+}
+
+/* Pod init: forks app idx into a mount namespace of its own. The app hands pod init a handle on
+ * that namespace ("n" and an fd, kept at APP_NS_FD_BASE + idx in
+ * pod init for post-stop and ward enter), runs its pre-start handler (which must succeed), and execs. Returns
+ * the app's pid once its execve succeeded; on any failure the app has said why (an "E" line) and
+ * pod init ends, taking the pod's pid namespace, and so every app already started, with it. */
+static pid_t start_app(size_t idx) {
+  const struct app_spec *a = &spec.apps[idx];
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) die("socketpair for app %s", a->name);
+  pid_t pid = fork();
+  if (pid < 0) die("fork of app %s", a->name);
+  if (pid == 0) {
+    close(sp[0]);
+    exec_err_fd = sp[1];
+    /* Into the app's own cgroup first: its handlers and the app run there (net.c). */
+    const char *step = NULL;
+    if (cgroup_join(a, &step) < 0) die("app %s: %s", a->name, step);
+    if (unshare(CLONE_NEWNS) < 0) die("unshare(CLONE_NEWNS) for app %s", a->name);
+    int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (ns < 0) die("opening the mount namespace of app %s", a->name);
+    send_with_fd(sp[1], 'n', ns);
+    close(ns);
+    setup_app_root(a);
+    if (a->npre_start) {
+      int st = run_handler(idx, a->pre_start);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (WIFSIGNALED(st)) die_plain("the pre-start handler of app %s was killed by signal %d", a->name, WTERMSIG(st));
+        die_plain("the pre-start handler of app %s exited with %d", a->name, WEXITSTATUS(st));
+      }
+    }
+    exec_app(idx, a->args);
+  }
+  app_pids[idx] = pid;
+  close(sp[1]);
+  char byte;
+  int nsfd;
+  int r = recv_with_fd(sp[0], &byte, &nsfd);
+  if (r == 1 && byte == 'n' && nsfd >= 0) {
+    struct statfs sfs;
+    if (fstatfs(nsfd, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ioctl(nsfd, NS_GET_NSTYPE) != CLONE_NEWNS)
+      die_plain("app %s passed pod init something that is not a mount namespace", a->name);
+    /* At a fixed fd of pod init, where ward enter takes it from (pidfd_getfd, as host root). */
+    if (dup3(nsfd, APP_NS_FD_BASE + (int)idx, O_CLOEXEC) < 0) die("keeping the mount namespace of app %s", a->name);
+    close(nsfd);
+    app_ns[idx] = APP_NS_FD_BASE + (int)idx;
+    r = recv_with_fd(sp[0], &byte, &nsfd);
+    if (nsfd >= 0) close(nsfd);
+    close(sp[0]);
+    /* EOF without a byte: the close-on-exec socket went away in a successful execve. */
+    if (r == 0) return pid;
+  }
+  /* The app has written its "E" line (or died before it could: say so). */
+  if (r != 1) status_line("E app %s ended while it was being set up", a->name);
+  _exit(254);
 }
 
 static void forward(int sig) {
   if (forward_to > 0) kill(forward_to, sig);
+  for (size_t i = 0; i < SPEC_MAX_APPS; i++)
+    if (app_pids[i] > 0) kill(app_pids[i], sig);
 }
 
 static void install_forwarders(void) {
@@ -632,50 +835,104 @@ static void install_forwarders(void) {
     if (sigaction(sigs[i], &sa, NULL) < 0) die("installing signal forwarder");
 }
 
-/* C after the fork of A: pid 1 of the pod. Reaps everything; reports A's status. */
-static __attribute__((noreturn)) void supervise(pid_t app) {
-  int app_status = 0;
-  for (;;) {
+/* Pod init, once an app has ended: its post-stop handler in the app's own mount namespace (kept
+ * by pod init), then the namespace goes. A failing post-stop is reported, the pod carries on. */
+static void app_ended(size_t idx) {
+  const struct app_spec *a = &spec.apps[idx];
+  if (a->npost_stop && app_ns[idx] >= 0) {
+    pid_t h = fork();
+    if (h < 0) die("fork of the post-stop handler of app %s", a->name);
+    if (h == 0) {
+      if (setns(app_ns[idx], CLONE_NEWNS) < 0) die("entering the mount namespace of app %s", a->name);
+      exec_app(idx, a->post_stop);
+    }
+    int st = 0;
+    if (wait_child(h, &st) < 0) die("waiting for the post-stop handler of app %s", a->name);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) status_file("post-stop %zu %d %d\n", idx, WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  }
+  if (app_ns[idx] >= 0) {
+    close(app_ns[idx]);
+    app_ns[idx] = -1;
+  }
+}
+
+/* Pod init after every app started: reaps everything; writes each app's fate to the status file
+ * as it ends and runs its post-stop handler; ends when the last app has ended (rkt's default),
+ * with the first app's status, which is also the one the helper reports ("X"). */
+static __attribute__((noreturn)) void supervise(void) {
+  int status0 = 0;
+  size_t running = spec.napps;
+  while (running > 0) {
     int st;
     pid_t p = wait(&st);
     if (p < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (p == app) {
-      app_status = st;
-      break;
+    for (size_t i = 0; i < spec.napps; i++) {
+      if (app_pids[i] != p) continue;
+      app_pids[i] = 0;
+      running--;
+      if (i == 0) status0 = st;
+      status_file("app %zu %d %d\n", i, WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+      app_ended(i);
     }
   }
-  int code = WIFEXITED(app_status) ? WEXITSTATUS(app_status) : 128 + WTERMSIG(app_status);
-  int sig = WIFSIGNALED(app_status) ? WTERMSIG(app_status) : 0;
-  status_file("app 0 %d %d\n", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
-  status_line("X %d %d", WIFEXITED(app_status) ? WEXITSTATUS(app_status) : -1, sig);
-  _exit(code);
+  int sig = WIFSIGNALED(status0) ? WTERMSIG(status0) : 0;
+  status_line("X %d %d", WIFEXITED(status0) ? WEXITSTATUS(status0) : -1, sig);
+  _exit(WIFEXITED(status0) ? WEXITSTATUS(status0) : 128 + sig);
 }
 
-/* Enter mode (ward enter): join the running pod's namespaces through the pidfd on fd 5 (all at
- * once: setns with a pidfd takes the user namespace first), become root of its user namespace,
- * fork the command into its pid namespace and confine it exactly as the app (exec_app), then
- * report its exit like pod init does. Joining the mount namespace puts root and cwd at the pod's
- * root; nothing of the host's file system stays reachable. */
+/* ward enter: forks the command and execs it confined as the app; reports "R" once the execve
+ * succeeded, and returns its pid, which signals are forwarded to. */
+static pid_t start_command(void) {
+  int execpipe[2];
+  if (pipe2(execpipe, O_CLOEXEC) < 0) die("pipe for exec status");
+  pid_t c = fork();
+  if (c < 0) die("fork of the command");
+  if (c == 0) {
+    close(execpipe[0]);
+    exec_err_fd = execpipe[1];
+    exec_app(0, spec.apps[0].args);
+  }
+  forward_to = c;
+  close(execpipe[1]);
+  /* EOF without a byte: the close-on-exec write end went away in a successful execve. */
+  char e;
+  ssize_t r;
+  do r = read(execpipe[0], &e, 1);
+  while (r < 0 && errno == EINTR);
+  close(execpipe[0]);
+  if (r == 0) status_line("R");
+  return c;
+}
+
+/* Enter mode (ward enter): take the entered app's mount namespace from pod init's fd table
+ * (pidfd_getfd through the pidfd on fd 5, while still host root: pod init is not dumpable; only
+ * pod init writes its fd table, and it closes the fd once the app has ended), join the running
+ * pod's user, pid, ipc, uts, net and cgroup namespaces through the pidfd (all at once: setns with
+ * a pidfd takes the user namespace first), then the app's mount namespace, which puts root and
+ * cwd at the app's root. Become root of the pod's user namespace, fork the command into its pid
+ * namespace and confine it exactly as the app (exec_app), then report its exit like pod init
+ * does. Nothing of the host's file system, nor the pod root, is reachable. */
 static __attribute__((noreturn)) void enter_pod(void) {
   struct stat st;
   if (fstat(5, &st) < 0) die("fd 5 is not the pod's pidfd");
-  if (syscall(SYS_setns, 5, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
+  long ns = syscall(SYS_pidfd_getfd, 5, APP_NS_FD_BASE + (int)spec.enter_app, 0);
+  struct statfs sfs;
+  if (ns < 0 || fstatfs((int)ns, &sfs) < 0 || sfs.f_type != NSFS_MAGIC || ioctl((int)ns, NS_GET_NSTYPE) != CLONE_NEWNS)
+    die_plain("app %s of the pod is not running", spec.apps[0].name);
+  if (syscall(SYS_setns, 5, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
     die("joining the pod's namespaces");
   if (close(5) < 0) die("closing the pod's pidfd");
+  if (setns((int)ns, CLONE_NEWNS) < 0) die("joining the mount namespace of app %s", spec.apps[0].name);
+  if (close((int)ns) < 0) die("closing the mount namespace");
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die("becoming root of the pod's user namespace");
   if (setgroups(0, NULL) < 0) die("clearing groups");
   install_forwarders();
-  pid_t a = start_app("the command");
+  pid_t a = start_command();
   int st2 = 0;
-  for (;;) {
-    pid_t p = waitpid(a, &st2, 0);
-    if (p < 0 && errno == EINTR) continue;
-    if (p < 0) die("waiting for the command");
-    break;
-  }
+  if (wait_child(a, &st2) < 0) die("waiting for the command");
   status_line("X %d %d", WIFEXITED(st2) ? WEXITSTATUS(st2) : -1, WIFSIGNALED(st2) ? WTERMSIG(st2) : 0);
   _exit(WIFEXITED(st2) ? WEXITSTATUS(st2) : 128 + WTERMSIG(st2));
 }
@@ -693,6 +950,7 @@ int main(void) {
   /* The helper may be gone (restarted) while a detached pod runs: a status line written to its
    * closed socket must not kill us. The app gets the default back (exec_app). */
   if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) die("ignoring SIGPIPE");
+  for (size_t i = 0; i < SPEC_MAX_APPS; i++) app_ns[i] = -1;
   read_spec();
   check_state_fds();
   {
@@ -701,9 +959,12 @@ int main(void) {
   }
   read_bpf();
   if (spec.enter) enter_pod();
-  char verr[400];
-  if (volumes_clone(&spec, verr, sizeof(verr)) < 0) die_plain("%s", verr);
-  mount_overlay_root();
+  {
+    /* Still in the helper's mount namespace, where the volumes' fds live (volumes.c). */
+    char verr[400];
+    if (volumes_clone(&spec, verr, sizeof(verr)) < 0) die_plain("%s", verr);
+  }
+  mount_pod_root();
 
   if (unshare(CLONE_NEWUSER) < 0) die("unshare(CLONE_NEWUSER)");
   wait_for_maps();
@@ -732,12 +993,7 @@ int main(void) {
     /* Without the go pod init exits on its own; its fate is reported below as always. */
     (void)net_pass_go(&spec, go, SYNC_FD);
     int cst;
-    for (;;) {
-      pid_t p = waitpid(c, &cst, 0);
-      if (p < 0 && errno == EINTR) continue;
-      if (p < 0) die("waiting for pod init");
-      break;
-    }
+    if (wait_child(c, &cst) < 0) die("waiting for pod init");
     /* Last line of the status file: how pod init ended (the apps' lines, if any, came first). */
     status_file("pod %d %d\n", WIFEXITED(cst) ? WEXITSTATUS(cst) : -1, WIFSIGNALED(cst) ? WTERMSIG(cst) : 0);
     return WIFEXITED(cst) ? WEXITSTATUS(cst) : 128 + WTERMSIG(cst);
@@ -754,7 +1010,11 @@ int main(void) {
   if (pr < 0) die("checking on stage1");
   if (pr > 0) _exit(254); /* EOF: S is already gone */
   if (close(alive[0]) < 0) die("closing pipe");
+  /* The helper attaches the network and writes /etc/hosts and resolv.conf first (net.c). */
   net_await_go(&spec, go);
-  setup_root();
-  supervise(start_app("the app"));
+  setup_pod_root();
+  for (size_t i = 0; i < spec.napps; i++) start_app(i);
+  cgroup_close_fds(&spec);
+  status_line("R");
+  supervise();
 }

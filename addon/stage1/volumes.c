@@ -2,14 +2,13 @@
  *   1. S clones each source while it is still in the helper's mount namespace, where the
  *      helper's fd lives (open_tree refuses a mount of another namespace), and sets nosuid,
  *      nodev and, for read-only volumes, rdonly on the copy and all its submounts.
- *   2. S attaches the copies in its private namespace, on a staging tmpfs mounted where the
- *      pod's root goes, with the overlay root one level below (rootfs/root). When S then
- *      unshares the pod's user and mount namespaces, the kernel copies them as locked mounts:
- *      their read-only, nosuid and nodev flags cannot be cleared from inside, and they cannot be
- *      unmounted to reveal what is below.
- *   3. Pod init (C) reaches the staging tmpfs as ".." of the root (it cannot walk the root-only
- *      pod directory by path), checks it is the one S made, and binds each volume onto its
- *      target inside the root. The tmpfs goes with the old root at pivot_root.
+ *   2. S attaches the copies in its private namespace under the pod root (v/<i>, beside
+ *      /opt/stage2). When S then unshares the pod's user and mount namespaces, the kernel copies
+ *      them as locked mounts: their read-only, nosuid and nodev flags cannot be cleared from
+ *      inside, and they cannot be unmounted to reveal what is below.
+ *   3. Each app, in its own mount namespace before its pivot_root, binds the staged volumes it
+ *      mounts onto their targets inside its root; apps mounting one volume share it. No app can
+ *      reach the pod root after its pivot_root.
  * Targets are resolved one component at a time with openat2 RESOLVE_NO_SYMLINKS below the
  * previous directory's fd: a symlink anywhere on the way refuses the launch (CVE-2021-30465). */
 #include "volumes.h"
@@ -45,9 +44,6 @@ struct mount_attr {
 #endif
 
 static int tree_fds[SPEC_MAX_VOLUMES];
-static dev_t stage_dev;
-static ino_t stage_ino;
-static char overlay_target[4200];
 
 static __attribute__((format(printf, 3, 4))) int fail(char *err, size_t errlen, const char *fmt, ...) {
   int saved = errno;
@@ -89,58 +85,25 @@ int volumes_clone(struct spec *s, char *err, size_t errlen) {
   return 0;
 }
 
-const char *volumes_attach(struct spec *s, const char *rootfs, char *err, size_t errlen) {
-  if (s->nvolumes == 0) return rootfs;
-  if (mount("ward-volumes", rootfs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0711,size=64k,nr_inodes=64") < 0) {
-    fail(err, errlen, "mounting the volumes' staging tmpfs");
-    return NULL;
-  }
-  int top = open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st;
-  if (top < 0 || fstat(top, &st) < 0) {
-    fail(err, errlen, "opening the volumes' staging tmpfs");
-    return NULL;
-  }
-  stage_dev = st.st_dev;
-  stage_ino = st.st_ino;
-  if (mkdirat(top, "v", 0711) < 0 || mkdirat(top, "root", 0700) < 0) {
-    fail(err, errlen, "making the staging dirs");
-    return NULL;
-  }
-  int vdir = openat(top, "v", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (vdir < 0) {
-    fail(err, errlen, "opening the staging dir");
-    return NULL;
-  }
+int volumes_stage(struct spec *s, int podfd, char *err, size_t errlen) {
+  if (s->nvolumes == 0) return 0;
+  if (mkdirat(podfd, "v", 0711) < 0) return fail(err, errlen, "making the volumes' staging dir");
+  int vdir = openat(podfd, "v", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (vdir < 0) return fail(err, errlen, "opening the volumes' staging dir");
   for (size_t i = 0; i < s->nvolumes; i++) {
     char name[16];
+    struct stat st;
     snprintf(name, sizeof(name), "%zu", i);
-    if (fstat(tree_fds[i], &st) < 0) {
-      fail(err, errlen, "volume %s: stat of its copy", s->volumes[i].name);
-      return NULL;
-    }
-    if (S_ISDIR(st.st_mode) ? mkdirat(vdir, name, 0700) : mknodat(vdir, name, S_IFREG | 0600, 0)) {
-      fail(err, errlen, "volume %s: making its staging point", s->volumes[i].name);
-      return NULL;
-    }
-    if (syscall(SYS_move_mount, tree_fds[i], "", vdir, name, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-      fail(err, errlen, "volume %s: attaching its copy", s->volumes[i].name);
-      return NULL;
-    }
-    if (close(tree_fds[i]) < 0) {
-      fail(err, errlen, "volume %s: closing its copy", s->volumes[i].name);
-      return NULL;
-    }
+    if (fstat(tree_fds[i], &st) < 0) return fail(err, errlen, "volume %s: stat of its copy", s->volumes[i].name);
+    if (S_ISDIR(st.st_mode) ? mkdirat(vdir, name, 0700) : mknodat(vdir, name, S_IFREG | 0600, 0))
+      return fail(err, errlen, "volume %s: making its staging point", s->volumes[i].name);
+    if (syscall(SYS_move_mount, tree_fds[i], "", vdir, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return fail(err, errlen, "volume %s: attaching its copy", s->volumes[i].name);
+    if (close(tree_fds[i]) < 0) return fail(err, errlen, "volume %s: closing its copy", s->volumes[i].name);
     tree_fds[i] = -1;
   }
   close(vdir);
-  close(top);
-  int n = snprintf(overlay_target, sizeof(overlay_target), "%s/root", rootfs);
-  if (n < 0 || (size_t)n >= sizeof(overlay_target)) {
-    fail_plain(err, errlen, "pod root path too long");
-    return NULL;
-  }
-  return overlay_target;
+  return 0;
 }
 
 static int openat2_nofollow(int dirfd, const char *name, int flags) {
@@ -221,20 +184,20 @@ static int open_target(int rootfd, const char *target, int dir, char *err, size_
   return cur;
 }
 
-int volumes_bind(struct spec *s, int rootfd, char *err, size_t errlen) {
-  if (s->nmounts == 0 && s->nvolumes == 0) return 0;
-  /* The staging tmpfs is the parent of the root's mount point; it must be the one S made. */
-  int top = openat(rootfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  struct stat st;
+int volumes_bind(const struct spec *s, const struct app_spec *a, int rootfd, char *err, size_t errlen) {
+  if (a->nmounts == 0) return 0;
+  /* Pod init's root, where this app's mount namespace still is before its pivot_root: the pod
+   * root tmpfs S made, which nothing in the pod can write. */
+  int top = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct statfs sfs;
-  if (top < 0 || fstat(top, &st) < 0 || fstatfs(top, &sfs) < 0) return fail(err, errlen, "opening the volumes' staging dir");
-  if (st.st_dev != stage_dev || st.st_ino != stage_ino || sfs.f_type != TMPFS_MAGIC)
-    return fail_plain(err, errlen, "the volumes' staging dir is not the tmpfs stage1 made");
+  if (top < 0 || fstatfs(top, &sfs) < 0) return fail(err, errlen, "opening the pod root");
+  if (sfs.f_type != TMPFS_MAGIC) return fail_plain(err, errlen, "the volumes' staging dir is not in the pod root stage1 made");
   int vdir = openat2_nofollow(top, "v", O_PATH | O_DIRECTORY);
   if (vdir < 0) return fail(err, errlen, "opening the volumes' staging dir");
   close(top);
-  for (size_t i = 0; i < s->nmounts; i++) {
-    const struct spec_mount *m = &s->mounts[i];
+  struct stat st;
+  for (size_t i = 0; i < a->nmounts; i++) {
+    const struct spec_mount *m = &a->mounts[i];
     char name[16];
     snprintf(name, sizeof(name), "%zu", m->vol);
     int src = openat2_nofollow(vdir, name, O_PATH);

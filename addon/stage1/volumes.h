@@ -11,14 +11,14 @@
  * asked); the helper's fds are closed. */
 int volumes_clone(struct spec *s, char *err, size_t errlen);
 
-/* S, in its private mount namespace: without volumes, returns rootfs. With them, mounts a small
- * staging tmpfs on rootfs, attaches every copy under it (v/<i>) and returns rootfs/root, where
- * the overlay root goes; the pod's namespaces then inherit the copies as locked mounts. */
-const char *volumes_attach(struct spec *s, const char *rootfs, char *err, size_t errlen);
+/* S, in its private mount namespace, with the pod root tmpfs open as podfd: attaches every copy
+ * under it (v/<i>); the pod's namespaces then inherit the copies as locked mounts. */
+int volumes_stage(struct spec *s, int podfd, char *err, size_t errlen);
 
-/* C, with the host view, before pivot_root: binds each mount's staged volume onto its target
- * inside the root (rootfd), resolved component by component without following any symlink,
- * created when missing (a directory or an empty file, as the volume is). */
-int volumes_bind(struct spec *s, int rootfd, char *err, size_t errlen);
+/* An app, in its own mount namespace before pivot_root (the pod root still "/"): binds each of
+ * its mounts' staged volume onto its target inside the app's root (rootfd), resolved component by
+ * component without following any symlink, created when missing (a directory or an empty file,
+ * as the volume is). */
+int volumes_bind(const struct spec *s, const struct app_spec *a, int rootfd, char *err, size_t errlen);
 
 #endif

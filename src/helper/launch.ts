@@ -1,6 +1,7 @@
 // Spawns ward-stage1 for one pod from the sealed memfd copy and drives its start-up protocol
 // (addon/stage1/stage1.c): spec in; "U" -> write the id maps from outside -> "M"; "P pid";
-// "R" once the app is forked; "E msg" on failure; "X code signal" when the app exits.
+// "R" once every app runs; "E msg" on failure; "X code signal" when the pod ends (the first app's
+// exit, as rkt reports a pod's).
 import fs from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
@@ -9,43 +10,30 @@ import type { SubIdRange } from './peer';
 import { processRef } from './pod-store';
 import type { ProcessRef } from '../schema/pod';
 
-export interface LaunchSpec {
-  uuid: string;
-  hostname: string;
+/** One app of a pod, as ward-stage1 sets it up (an "app" section of the spec, addon/stage1/spec.h). */
+export interface LaunchApp {
+  /** Its ACName: its root is /opt/stage2/<name>/rootfs in the pod root. */
+  name: string;
   lower: string;
   upper: string;
   work: string;
-  rootfs: string;
   cwd: string;
   uid: number;
   gid: number;
   args: string[];
   env: string[];
   caps: number[];
-  /** The app's supplementary groups (absent: none). */
+  /** Byte length of its BPF program among the programs on fd 4 (seccomp-input.ts); 0: none. */
+  seccompBytes: number;
+  readonlyRootfs?: boolean;
+  preStart?: string[];
+  postStop?: string[];
+  /** Its supplementary groups (absent: none). */
   groups?: number[];
-  masked: readonly string[];
-  readonly: readonly string[];
-  seccompFd: number | null;
-  /** The pod's locked lock file and its status file (pod-store.ts), for stage1's fds 5 and 6. */
-  stateFds?: { lock: number; status: number };
-  /** The app's SELinux process label, staged in attr/exec by stage1 (absent: none written). */
-  selinuxLabel?: string;
-  /** context= for the overlay root and stage1's runtime mounts (SELinux hosts only). */
-  selinuxMountLabel?: string;
-  /** The pod's volumes: the helper's O_RDONLY fd of each source, passed as stage1's fds 7.. (run-volumes.ts). */
-  volumes?: LaunchVolume[];
-  /** Volumes mounted into the app. */
+  /** Volumes of the pod mounted into it. */
   mounts?: { volume: string; readOnly: boolean; path: string }[];
-  /** After "P", stage1 waits for go() (the helper attaches the pod's network first; net.c). */
-  netWait?: boolean;
-  /** --net=host: the pod keeps the host's network namespace (policy-gated by the helper). */
-  netHost?: boolean;
-  /** The app leaf's cgroup.procs, one fd per hierarchy, opened by the helper: stage1's fds 16+. */
+  /** Its leaf's cgroup.procs, one fd per hierarchy, opened by the helper (net.c): passed from fd 16 on. */
   cgroupFds?: number[];
-  /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
-  testProcDir?: string;
-  testAttrFile?: string;
 }
 
 export interface LaunchVolume {
@@ -55,45 +43,93 @@ export interface LaunchVolume {
   recursive: boolean;
 }
 
-/** stage1's fd of the i-th volume (addon/stage1/spec.h SPEC_VOLUME_FD_MIN). */
+/** stage1's fd of the i-th volume (addon/stage1/spec.h SPEC_VOLUME_FD_MIN), and of the first cgroup fd. */
 export const VOLUME_FD_BASE = 7;
+const FIRST_CGROUP_FD = 16;
+const MAX_FDS = 64;
 
-function volumeKeys(s: LaunchSpec): [string, string][] {
+export interface LaunchSpec {
+  uuid: string;
+  hostname: string;
+  /** Mount point of the pod root (the tmpfs that holds every app's root). */
+  rootfs: string;
+  masked: readonly string[];
+  readonly: readonly string[];
+  /** fd 4: the apps' BPF programs one after another (null: no app has one). */
+  seccompFd: number | null;
+  /** The pod's locked lock file and its status file (pod-store.ts), for stage1's fds 5 and 6. */
+  stateFds?: { lock: number; status: number };
+  /** The apps' SELinux process label, staged in attr/exec by stage1 (absent: none written). */
+  selinuxLabel?: string;
+  /** context= for the pod root, the overlays and stage1's runtime mounts (SELinux hosts only). */
+  selinuxMountLabel?: string;
+  /** The pod's volumes: the helper's O_RDONLY fd of each source, passed as stage1's fds 7.. (run-volumes.ts). */
+  volumes?: LaunchVolume[];
+  /** After "P", stage1 waits for go() (the helper attaches the pod's network first; net.c). */
+  netWait?: boolean;
+  /** --net=host: the pod keeps the host's network namespace (policy-gated by the helper). */
+  netHost?: boolean;
+  /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
+  testProcDir?: string;
+  testAttrFile?: string;
+  apps: LaunchApp[];
+}
+
+type Kv = [string, string];
+const opt = (k: string, v: string | undefined): Kv[] => (v !== undefined ? [[k, v]] : []);
+
+function appKeys(a: Omit<LaunchApp, 'lower' | 'upper' | 'work'> & Partial<Pick<LaunchApp, 'lower' | 'upper' | 'work'>>, cgroupFd = FIRST_CGROUP_FD): Kv[] {
   return [
-    ...(s.volumes ?? []).map((v, i): [string, string] => ['volume', `${VOLUME_FD_BASE + i} ${v.readOnly ? 'ro' : 'rw'} ${v.recursive ? 'rec' : 'one'} ${v.name}`]),
-    ...(s.mounts ?? []).map((m): [string, string] => ['mount', `${m.volume} ${m.readOnly ? 'ro' : 'rw'} ${m.path}`]),
+    ['app', a.name],
+    ...opt('lower', a.lower), ...opt('upper', a.upper), ...opt('work', a.work),
+    ['cwd', a.cwd], ['uid', String(a.uid)], ['gid', String(a.gid)],
+    ...a.args.map((v): Kv => ['arg', v]),
+    ...a.env.map((e): Kv => ['env', e]),
+    ...a.caps.map((c): Kv => ['cap', String(c)]),
+    ['seccomp', String(a.seccompBytes)],
+    ...(a.readonlyRootfs ? [['readonly_rootfs', '1'] as Kv] : []),
+    ...(a.preStart ?? []).map((v): Kv => ['pre_start', v]),
+    ...(a.postStop ?? []).map((v): Kv => ['post_stop', v]),
+    ...(a.groups ?? []).map((g): Kv => ['group', String(g)]),
+    ...(a.mounts ?? []).map((m): Kv => ['mount', `${m.volume} ${m.readOnly ? 'ro' : 'rw'} ${m.path}`]),
+    ...(a.cgroupFds ?? []).map((_, i): Kv => ['cgroup_fd', String(cgroupFd + i)]),
   ];
 }
-/** addon/stage1/spec.h SPEC_FIRST_CGROUP_FD: after the volumes' fds (7-15). */
-const FIRST_CGROUP_FD = 16;
+
+/** The fd each app's first cgroup fd lands on: they follow each other from fd 16. */
+function cgroupFdBases(apps: readonly LaunchApp[]): number[] {
+  let next = FIRST_CGROUP_FD;
+  return apps.map((a) => {
+    const base = next;
+    next += a.cgroupFds?.length ?? 0;
+    return base;
+  });
+}
 
 export function encodeSpec(s: LaunchSpec): Buffer {
-  const kv: [string, string][] = [
-    ['uuid', s.uuid], ['hostname', s.hostname], ['lower', s.lower], ['upper', s.upper], ['work', s.work],
-    ['rootfs', s.rootfs], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
-    ...s.args.map((a): [string, string] => ['arg', a]),
-    ...s.env.map((e): [string, string] => ['env', e]),
-    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
-    ...(s.groups ?? []).map((g): [string, string] => ['group', String(g)]),
-    ...s.masked.map((m): [string, string] => ['masked', m]),
-    ...s.readonly.map((r): [string, string] => ['readonly', r]),
-    ['seccomp', s.seccompFd === null ? '0' : '1'],
-    ...(s.stateFds !== undefined ? [['state_fds', '1'] as [string, string]] : []),
-    ...volumeKeys(s),
-    ...(s.netWait ? [['net_wait', '1'] as [string, string]] : []),
-    ...(s.netHost ? [['net_host', '1'] as [string, string]] : []),
-    ...(s.cgroupFds ?? []).map((_, i): [string, string] => ['cgroup_fd', String(FIRST_CGROUP_FD + i)]),
-    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
-    ...(s.selinuxMountLabel !== undefined ? [['selinux_mount_label', s.selinuxMountLabel] as [string, string]] : []),
-    ...(s.testProcDir !== undefined ? [['test_proc_dir', s.testProcDir] as [string, string]] : []),
-    ...(s.testAttrFile !== undefined ? [['test_attr_file', s.testAttrFile] as [string, string]] : []),
+  const kv: Kv[] = [
+    ['uuid', s.uuid], ['hostname', s.hostname], ['rootfs', s.rootfs],
+    ...s.masked.map((m): Kv => ['masked', m]),
+    ...s.readonly.map((r): Kv => ['readonly', r]),
+    ...(s.stateFds !== undefined ? [['state_fds', '1'] as Kv] : []),
+    ...(s.volumes ?? []).map((v, i): Kv => ['volume', `${VOLUME_FD_BASE + i} ${v.readOnly ? 'ro' : 'rw'} ${v.recursive ? 'rec' : 'one'} ${v.name}`]),
+    ...(s.netWait ? [['net_wait', '1'] as Kv] : []),
+    ...(s.netHost ? [['net_host', '1'] as Kv] : []),
+    ...opt('selinux_label', s.selinuxLabel),
+    ...opt('selinux_mount_label', s.selinuxMountLabel),
+    ...opt('test_proc_dir', s.testProcDir),
+    ...opt('test_attr_file', s.testAttrFile),
+    ...s.apps.flatMap((a, i) => appKeys(a, cgroupFdBases(s.apps)[i])),
   ];
   return encodeKv(kv);
 }
 
-/** What ward enter runs inside a running pod, confined as its app is (addon/stage1 enter_pod). */
+/** What ward enter runs inside a running pod, in the mount namespace of app `app`, confined as that app is (addon/stage1 enter_pod). */
 export interface EnterSpec {
   uuid: string;
+  /** The app's name and its index in the pod (pod init keeps its mount namespace by index). */
+  app: string;
+  appIndex: number;
   cwd: string;
   uid: number;
   gid: number;
@@ -102,6 +138,8 @@ export interface EnterSpec {
   caps: number[];
   /** The app's supplementary groups (absent: none). */
   groups?: number[];
+  seccompBytes: number;
+  /** fd 4: the app's BPF program (null: none). */
   seccompFd: number | null;
   selinuxLabel?: string;
   /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
@@ -110,13 +148,9 @@ export interface EnterSpec {
 
 export function encodeEnterSpec(s: EnterSpec): Buffer {
   return encodeKv([
-    ['enter', '1'], ['uuid', s.uuid], ['cwd', s.cwd], ['uid', String(s.uid)], ['gid', String(s.gid)],
-    ...s.args.map((a): [string, string] => ['arg', a]),
-    ...s.env.map((e): [string, string] => ['env', e]),
-    ...s.caps.map((c): [string, string] => ['cap', String(c)]),
-    ...(s.groups ?? []).map((g): [string, string] => ['group', String(g)]),
-    ['seccomp', s.seccompFd === null ? '0' : '1'],
-    ...(s.selinuxLabel !== undefined ? [['selinux_label', s.selinuxLabel] as [string, string]] : []),
+    ['enter', '1'], ['uuid', s.uuid], ['enter_app', String(s.appIndex)],
+    ...opt('selinux_label', s.selinuxLabel),
+    ...appKeys({ name: s.app, cwd: s.cwd, uid: s.uid, gid: s.gid, args: s.args, env: s.env, caps: s.caps, seccompBytes: s.seccompBytes, ...(s.groups ? { groups: s.groups } : {}) }),
   ]);
 }
 
@@ -152,9 +186,10 @@ export class LaunchError extends Error {}
 
 export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }, hooks: LaunchHooks = {}): PodHandle {
   const vols = spec.volumes ?? [];
-  const cgroups = spec.cgroupFds ?? [];
+  const cgroups = spec.apps.flatMap((a) => a.cgroupFds ?? []);
   if (vols.length > FIRST_CGROUP_FD - VOLUME_FD_BASE) throw new Error('too many volume fds');
-  // fd 4 BPF, 5-6 state, 7.. volumes, 16.. cgroups (addon/stage1/spec.h); gaps stay closed.
+  if (FIRST_CGROUP_FD + cgroups.length > MAX_FDS) throw new Error('too many cgroup fds');
+  // fd 4 BPF, 5-6 state, 7.. volumes, 16.. every app's cgroup fds in app order (addon/stage1/spec.h); gaps stay closed.
   const extra: (number | 'ignore')[] = [spec.seccompFd ?? 'ignore'];
   if (spec.stateFds) extra.push(spec.stateFds.lock, spec.stateFds.status);
   else if (vols.length > 0 || cgroups.length > 0) extra.push('ignore', 'ignore');
@@ -228,7 +263,8 @@ function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ign
     } else if (tag === 'R') {
       resolveStarted();
     } else if (tag === 'E') {
-      error = rest.join(' ');
+      // The first is the cause (a failing pre-start handler, then the app that ran it, say).
+      error ??= rest.join(' ');
     } else if (tag === 'X') {
       const code = Number(rest[0]);
       const sig = Number(rest[1]);

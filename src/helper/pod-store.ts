@@ -6,7 +6,8 @@
 //
 // In each pod dir: pod.json (the record, schema/pod.ts, written by write-then-rename), lock,
 // status (stage1 appends "app <i> <code> <signo>" per app and "pod <code> <signo>" last),
-// selinux.json (labels, selinux.ts), upper/ work/ rootfs/ (the overlay's dirs).
+// selinux.json (labels, selinux.ts), rootfs/ (where ward-stage1 mounts the pod root) and
+// apps/<name>/{upper,work}/ (each app's overlay dirs).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

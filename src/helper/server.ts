@@ -250,7 +250,7 @@ export class Helper {
           const { verb: _v, ...rest } = req.data;
           const uuid = prepare({ helper: this, conn, grants, argsDigest: digest }, rest);
           conn.send({ ok: true, uuid });
-          this.audit.append(conn.peer, verb, digest, 'allow', `prepared ${uuid} tree ${rest.tree}`);
+          this.audit.append(conn.peer, verb, digest, 'allow', `prepared ${uuid} tree ${rest.apps.map((a) => a.tree).join(' ')}`);
           return;
         }
         case 'run-prepared': {

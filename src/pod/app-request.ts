@@ -1,6 +1,5 @@
-// The apps of a run/prepare request. The helper takes one app in the fields tree, image and app
-// today; pods of several apps go as `apps: [{tree, image, app}, ...]` (the pods contract, §1),
-// which a helper that does not know them refuses as a malformed frame.
+// The apps of a run/prepare request (`apps: [{tree, image, app}, ...]`): default names and
+// whether an app's user or group names need the image's tree.
 import type { ImageManifest } from '../schema/aci';
 import type { AppSpec, ImageRef } from '../schema/protocol';
 import type { AppFlags } from './app-args';
@@ -9,11 +8,6 @@ export interface PodApp {
   tree: string;
   image: ImageRef;
   app: AppSpec;
-}
-
-export function podAppsBody(apps: readonly PodApp[]): { tree: string; image: ImageRef; app: AppSpec } | { apps: PodApp[] } {
-  if (apps.length === 1) return { ...apps[0]! };
-  return { apps: [...apps] };
 }
 
 /** An image's default app name: the last part of its name as an appc ACName (as rkt). */

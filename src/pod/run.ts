@@ -13,7 +13,7 @@ import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import type { AppArgs } from './app-args';
 import type { PodEnv } from './app-env';
-import { defaultAppName, needsIdLookup, podAppsBody, type PodApp } from './app-request';
+import { defaultAppName, needsIdLookup, type PodApp } from './app-request';
 import { HelperClient } from './client';
 import { mdsImagesOf } from './mds';
 import { sealImage } from './seal';
@@ -115,8 +115,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-
-      const body = { ...podAppsBody(apps), ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields, ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) } : {}) };
+      const body = { apps, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields, ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
       else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);
@@ -130,8 +129,6 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
           }
           continue;
         }
-        if (first.code === 'EFRAME' && /readonlyRootfs/.test(first.message)) throw new WardError('EUSAGE', `--readonly-rootfs: this ward-helper cannot make an app's root read-only (it answered: ${first.message}); run without the flag`);
-        if (first.code === 'EFRAME' && apps.length > 1) throw new WardError('EUSAGE', `this ward-helper does not run pods of several apps (it answered: ${first.message}); run each image in a pod of its own`);
         throw new WardError(first.code, first.message);
       }
       if (opts.uuidFileSave) saveUuid(opts.uuidFileSave, first.uuid as string);

@@ -31,8 +31,10 @@ export const AppcPodApp = z.strictObject({
     workingDirectory: z.string().min(1),
     environment: z.array(NameValue),
     supplementaryGIDs: z.array(z.number().int().min(0).max(65535)).max(64).optional(),
+    eventHandlers: z.array(z.strictObject({ name: z.enum(['pre-start', 'post-stop']), exec: z.array(z.string()).min(1) })).optional(),
   }),
   mounts: z.array(AppcMount).max(64).optional(),
+  readOnlyRootFS: z.boolean().optional(),
   annotations: z.array(NameValue).optional(),
 });
 

@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION } from './protocol-limits';
 import { TpmLogRequest, TpmQuoteRequest } from './tpm-quote';
 import { PodLabels, RunSelinuxMode } from './selinux';
 import { AppCaps, AppName, AppSeccomp } from './app-security';
+export { AppName };
 import { NetworkName, PortMapping } from './cni';
 import { MdsImage } from './mds-image';
 export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_REQUEST_FDS } from './protocol-limits';
@@ -60,10 +61,17 @@ export const Volume = z.discriminatedUnion('kind', [HostVolume, EmptyVolume]);
 export type Volume = z.infer<typeof Volume>;
 export const VolumeMount = z.strictObject({ volume: VolumeName, path: PodPath, readOnly: z.boolean().optional() });
 export type VolumeMount = z.infer<typeof VolumeMount>;
+const Exec = (max: number) => z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(max)
+  .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name');
+
+/** Most apps in one pod (ward-stage1's SPEC_MAX_APPS). */
+export const MAX_APPS = 16;
+
+/** appc event handlers: pre-start runs before the app, post-stop after it, each in the app's root and confined as the app. */
+export const EventHandler = z.strictObject({ name: z.enum(['pre-start', 'post-stop']), exec: Exec(256) });
 
 export const AppSpec = z.strictObject({
-  exec: z.array(z.string().max(65536).refine((s) => !s.includes('\u0000'), 'must not contain NUL')).min(1).max(1024)
-    .refine((a) => PodPath.safeParse(a[0]).success || /^[^/\u0000]+$/.test(a[0] ?? '') && a[0] !== '.' && a[0] !== '..', 'exec[0] must be an absolute path or a command name'),
+  exec: Exec(1024),
   user: Id,
   group: Id,
   workingDirectory: PodPath,
@@ -83,6 +91,11 @@ export const AppSpec = z.strictObject({
     memory: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
     cpu: z.number().int().min(10).max(1024 * 1000).optional(),
   }).optional(),
+  /** --readonly-rootfs: the app's root is mounted read-only. */
+  readonlyRootfs: z.boolean().optional(),
+  /** At most one of each name. */
+  eventHandlers: z.array(EventHandler).max(2)
+    .refine((hs) => new Set(hs.map((h) => h.name)).size === hs.length, 'at most one handler of each name').optional(),
 });
 
 export const ImageRef = z.strictObject({
@@ -106,13 +119,15 @@ export const NetRequest = z.discriminatedUnion('mode', [
 ]);
 export type NetRequest = z.infer<typeof NetRequest>;
 const DnsText = z.string().min(1).max(253).regex(/^[A-Za-z0-9_.:-]+$/, 'must be a name, address or option (letters, digits, "_", ".", ":" and "-")');
+/** One app of a pod: its sealed tree, the image it came from, what runs. */
+export const PodAppRequest = z.strictObject({ tree: TreeDigest, image: ImageRef, app: AppSpec });
+export type PodAppRequest = z.infer<typeof PodAppRequest>;
 
 /** fds: [stdin, stdout, stderr] */
 export const RunRequest = z.strictObject({
   verb: z.literal('run'),
-  tree: TreeDigest,
-  image: ImageRef,
-  app: AppSpec,
+  /** The pod's apps; names (AppSpec.name, or the default the helper gives) unique. */
+  apps: z.array(PodAppRequest).min(1).max(MAX_APPS),
   hostname: Hostname.optional(),
   /** The pod's volumes (names unique); each app's AppSpec.mounts names them. */
   volumes: z.array(Volume).max(MAX_VOLUMES).optional(),
@@ -150,7 +165,7 @@ export const GcRequest = z.strictObject({ verb: z.literal('gc'), gracePeriod: Se
 export const EnterRequest = z.strictObject({
   verb: z.literal('enter'),
   uuid: PodUuid,
-  app: z.string().min(1).max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be an app name (ACName)').optional(),
+  app: AppName.optional(),
   exec: AppSpec.shape.exec.optional(),
 });
 export type EnterRequest = z.infer<typeof EnterRequest>;

@@ -56,6 +56,16 @@ export const PodStartEvent = z.strictObject({
   seccomp: Sha256Ref,
   argv: Sha256Ref,
   env: Sha256Ref,
+  /** Every app of the pod, the first included (absent in events of ward before pods of several apps). */
+  apps: z.array(z.strictObject({
+    name: z.string().max(64),
+    image: z.strictObject({ name: z.string().max(512), id: z.string().regex(/^(sha512-[0-9a-f]{128}|sha256:[0-9a-f]{64})$/) }),
+    tree: Sha256Ref,
+    signer: z.string().max(128),
+    trustPolicy: Sha256Ref.nullable(),
+    argv: Sha256Ref,
+    env: Sha256Ref,
+  })).max(16).optional(),
 });
 export type PodStartEvent = z.infer<typeof PodStartEvent>;
 

@@ -26,8 +26,10 @@ const APP = { exec: ['/bin/sh', '-c', 'true'], user: 0, group: 0, workingDirecto
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 
+/** A run request of one app; over's tree, image and app go to that app, its other keys to the request. */
 function runReq(over: Record<string, Json> = {}, app: Record<string, Json> = {}): Record<string, Json> {
-  return { verb: 'run', tree: NO_SUCH_TREE, image: IMAGE, app: { ...APP, ...app }, insecureOptions: ['image'], ...over };
+  const { tree = NO_SUCH_TREE, image = IMAGE, app: appOver, ...rest } = over;
+  return { verb: 'run', apps: [{ tree, image, app: appOver ?? { ...APP, ...app } }], insecureOptions: ['image'], ...rest };
 }
 
 function sealReq(image: Record<string, Json> = {}): Record<string, Json> {

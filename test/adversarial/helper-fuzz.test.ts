@@ -24,8 +24,8 @@ const TEMPLATES: unknown[] = [
   HELLO,
   { verb: 'seal', image: IMAGE },
   {
-    verb: 'run', tree: `sha256:${'0123456789abcdef'.repeat(4)}`, image: IMAGE,
-    app: { exec: ['/bin/sh', '-c', 'true'], user: 0, group: 0, workingDirectory: '/', environment: [{ name: 'A', value: 'b' }] },
+    verb: 'run',
+    apps: [{ tree: `sha256:${'0123456789abcdef'.repeat(4)}`, image: IMAGE, app: { exec: ['/bin/sh', '-c', 'true'], user: 0, group: 0, workingDirectory: '/', environment: [{ name: 'A', value: 'b' }] } }],
     hostname: 'web1', insecureOptions: ['image'],
   },
   { verb: 'signal', signal: 'SIGTERM' },

@@ -2,7 +2,7 @@
 // name from the image's own /etc/passwd and /etc/group (never the host's), capabilities and
 // seccomp per app against the helper's grants, the environment's precedence, --name and
 // --readonly-rootfs reaching the helper, bad command lines refused in one line, and pods of
-// several apps (run once the helper takes them).
+// several apps.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +14,6 @@ const APPC_CAPS = 0xa80425fbn; // the appc default set
 const CAP_NET_RAW = 13n;
 const CAP_NET_ADMIN = 12n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MULTI_UNSUPPORTED = /does not run pods of several apps/;
 
 function capEff(stdout: string): bigint {
   const m = /CapEff:\s*([0-9a-f]+)/.exec(stdout);
@@ -248,22 +247,13 @@ describe('per-app flags', () => {
   });
 
   describe('pods of several apps', () => {
-    test('two images separated by ---, each with its own flags and arguments', async (t) => {
+    test('two images separated by ---, each with its own flags and arguments', async () => {
       const r = await ward(['run', '--insecure-options=image', aci, '--name=one', '--user=web', '--', '-c', 'echo "one $(id -u) $AC_APP_NAME"', '---', envImage, '--name=two', '--environment=E=two', '--', '-c', 'echo "two $E $AC_APP_NAME"']);
-      if (r.code !== 0 && MULTI_UNSUPPORTED.test(r.stderr)) {
-        oneLine(r.stderr);
-        t.skip(`the helper does not take several apps yet: ${r.stderr.trim()}`);
-        return;
-      }
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(r.stdout.trim().split('\n').sort(), ['one 1234 one', 'two two two']);
     });
-    test('per-app capabilities and seccomp apply to their own app only', async (t) => {
+    test('per-app capabilities and seccomp apply to their own app only', async () => {
       const r = await ward(['run', '--insecure-options=image', aci, '--name=strict', '--caps-remove=CAP_NET_RAW', '--seccomp', 'mode=remove,errno=EPERM,mkdir,mkdirat', '--', '-c', 'grep CapEff /proc/self/status; mkdir /tmp/s 2>&1 || echo denied', '---', aci, '--name=loose', '--', '-c', 'sleep 0.2; grep CapEff /proc/self/status; mkdir /tmp/l && echo made']);
-      if (r.code !== 0 && MULTI_UNSUPPORTED.test(r.stderr)) {
-        t.skip(`the helper does not take several apps yet: ${r.stderr.trim()}`);
-        return;
-      }
       assert.equal(r.code, 0, r.stderr);
       const caps = [...r.stdout.matchAll(/CapEff:\s*([0-9a-f]+)/g)].map((m) => BigInt(`0x${m[1]}`)).sort();
       assert.deepEqual(caps, [APPC_CAPS & ~(1n << CAP_NET_RAW), APPC_CAPS].sort());

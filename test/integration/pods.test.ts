@@ -176,7 +176,7 @@ describe('pod lifecycle', () => {
 
   test('enter runs a command inside the running pod, confined as its app is', async () => {
     const uuid = await detach('echo from-the-app > /tmp/mark; sleep 60');
-    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'upper', 'tmp', 'mark')));
+    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'apps', 'busybox', 'upper', 'tmp', 'mark')));
     const r = await ward(['enter', uuid, '--', '/bin/sh', '-c', 'hostname; cat /tmp/mark; cat /proc/1/comm; cat /proc/self/uid_map; id -u; grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; exit 6']);
     assert.equal(r.code, 6, r.stderr);
     const lines = r.stdout.trim().split('\n').map((l) => l.trim());
@@ -205,7 +205,7 @@ describe('pod lifecycle', () => {
   test('export: an exited pod\'s root filesystem as an ACI that runs again; running pods and others\' pods are refused', async () => {
     const uuid = await detach('echo written-in-the-pod > /made-here; chown 123:456 /made-here; rm /bin/false; sleep 60');
     const file = path.join(env.dir, 'users', USERS.a, 'pod.aci');
-    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'upper', 'made-here')));
+    await waitFor(() => fs.existsSync(path.join(env.podDir(uuid)!, 'apps', 'busybox', 'upper', 'made-here')));
     const running = await ward(['export', uuid, file]);
     assert.equal(running.code, 254);
     assert.match(running.stderr, /^ward: pod .* is running; only exited pods can be exported \(stop it first\)\n$/);

@@ -100,7 +100,7 @@ describe('SELinux labels of pods through a real helper', () => {
   test('a running pod\'s upper and work dirs carry its own label; the sealed tree is read-only content', async () => {
     const { seen, result } = await whileRunning('echo ready; sleep 1', (uuid) => {
       const dir = env.podDir(uuid)!;
-      return { uuid, labels: podLabels(state(), uuid), upper: lgetfilecon(path.join(dir, 'upper')), work: lgetfilecon(path.join(dir, 'work')) };
+      return { uuid, labels: podLabels(state(), uuid), upper: lgetfilecon(path.join(dir, 'apps', 'busybox', 'upper')), work: lgetfilecon(path.join(dir, 'apps', 'busybox', 'work')) };
     });
     assert.equal(result.code, 0, result.stderr);
     assert.ok(seen.labels, 'the helper recorded the pod\'s labels');
@@ -210,7 +210,7 @@ describe('SELinux labels of pods through a real helper', () => {
     await restart(['--policy', policyFile(env, 'allow-off', { mode: 'force-files', allowOff: true })]);
     const { seen, result } = await whileRunning('echo ready; sleep 1', (uuid) => ({
       labels: podLabels(state(), uuid),
-      upper: lgetfilecon(path.join(env.podDir(uuid)!, 'upper')),
+      upper: lgetfilecon(path.join(env.podDir(uuid)!, 'apps', 'busybox', 'upper')),
     }), ['--selinux=off']);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(seen.labels, null);
@@ -296,7 +296,7 @@ describe('SELinux labels of pods through a real helper', () => {
         const c1 = (Number(a) + 1) % 1024;
         const c2 = (Number(b) + 1) % 1024;
         other = `system_u:object_r:container_file_t:s0:c${Math.min(c1, c2)},c${Math.max(c1, c2)}`;
-        const f = path.join(env.podDir(uuid)!, 'upper', 'theirs');
+        const f = path.join(env.podDir(uuid)!, 'apps', 'busybox', 'upper', 'theirs');
         fs.writeFileSync(f, 'secret\n', { mode: 0o644 });
         lsetfilecon(f, other);
         return true;

@@ -63,7 +63,7 @@ describe('ward run through a real helper, as an unprivileged user', () => {
         c.stdout!.on('data', () => {
           if (hostOwner !== null) return;
           for (const pod of env.podDirs()) {
-            const f = path.join(env.podDir(pod) ?? '/nonexistent', 'upper', 'made-by-root');
+            const f = path.join(env.podDir(pod) ?? '/nonexistent', 'apps', 'busybox', 'upper', 'made-by-root');
             if (fs.existsSync(f)) {
               hostOwner = fs.statSync(f).uid;
               c.kill('SIGTERM');

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { encodeSpec, type LaunchSpec } from '../../src/helper/launch';
+import { encodeSpec, type LaunchApp, type LaunchSpec } from '../../src/helper/launch';
 import { stage1Path } from '../../src/native/addon';
 
-const BASE: LaunchSpec = {
-  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
-  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
-};
+const APP: LaunchApp = { name: 'a', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0 };
+const BASE: LaunchSpec = { uuid: 'u', hostname: 'h', rootfs: '/nonexistent/r', masked: [], readonly: [], seccompFd: null, apps: [APP] };
+/** The spec with its one app's supplementary groups. */
+const withGroups = (groups: number[]): LaunchSpec => ({ ...BASE, apps: [{ ...APP, groups }] });
 
 function keys(buf: Buffer, key: string): string[] {
   const f = buf.subarray(4).toString('utf8').split('\u0000');
@@ -33,14 +33,14 @@ function feed(spec: Buffer): Promise<{ lines: string; code: number | null }> {
 
 test('group keys only when the app has supplementary groups', () => {
   assert.deepEqual(keys(encodeSpec(BASE), 'group'), []);
-  assert.deepEqual(keys(encodeSpec({ ...BASE, groups: [10, 20] }), 'group'), ['10', '20']);
+  assert.deepEqual(keys(encodeSpec(withGroups([10, 20])), 'group'), ['10', '20']);
 });
 
 test('stage1 refuses a group out of range, and more than 64 groups', async () => {
-  const big = await feed(encodeSpec({ ...BASE, groups: [65536] }));
+  const big = await feed(encodeSpec(withGroups([65536])));
   assert.equal(big.code, 254);
   assert.match(big.lines, /^E launch spec key 'group' is repeated, malformed or out of range\n$/);
-  const many = await feed(encodeSpec({ ...BASE, groups: Array.from({ length: 65 }, (_, i) => i) }));
+  const many = await feed(encodeSpec(withGroups(Array.from({ length: 65 }, (_, i) => i))));
   assert.equal(many.code, 254);
   assert.match(many.lines, /^E launch spec key 'group' is repeated, malformed or out of range\n$/);
 });

@@ -14,8 +14,8 @@ import { stage1Path } from '../../src/native/addon';
 import { parseDuration } from '../../src/pod/pods';
 
 const BASE: LaunchSpec = {
-  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
-  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
+  uuid: 'u', hostname: 'h', rootfs: '/nonexistent/r', masked: [], readonly: [], seccompFd: null,
+  apps: [{ name: 'app', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0 }],
 };
 
 function feed(spec: Buffer, extra: (number | 'ignore')[] = []): Promise<{ lines: string; code: number | null }> {
@@ -75,7 +75,7 @@ test('stage1 refuses state fds that are not a lock file and an appendable status
 });
 
 test('an enter spec that also names a pod to make is refused; one without a pidfd fails before anything', async () => {
-  const enter = encodeEnterSpec({ uuid: 'u', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompFd: null, pidfd: 0 });
+  const enter = encodeEnterSpec({ uuid: 'u', app: 'app', appIndex: 0, cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0, seccompFd: null, pidfd: 0 });
   const mixed = Buffer.concat([enter.subarray(4), Buffer.from('lower\u0000/x\u0000')]);
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32BE(mixed.length);

@@ -8,13 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { encodeSpec, type LaunchSpec } from '../../src/helper/launch';
+import { encodeSpec, type LaunchApp, type LaunchSpec } from '../../src/helper/launch';
 import { stage1Path } from '../../src/native/addon';
 
-const BASE: LaunchSpec = {
-  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
-  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
-};
+const APP: LaunchApp = { name: 'a', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0 };
+const BASE: LaunchSpec = { uuid: 'u', hostname: 'h', rootfs: '/nonexistent/r', masked: [], readonly: [], seccompFd: null, apps: [APP] };
 
 function keys(buf: Buffer): string[] {
   const f = buf.subarray(4).toString('utf8').split('\u0000');
@@ -51,23 +49,27 @@ function feed(spec: Buffer, fd16: number | 'ignore' = 'ignore'): Promise<{ lines
 
 test('net_wait, net_host and cgroup_fd are sent only when set; cgroup fds count from 16, after the volumes\' range', () => {
   assert.deepEqual(keys(encodeSpec(BASE)).filter((k) => k.startsWith('net') || k.startsWith('cgroup')), []);
-  const b = encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, netWait: true, netHost: true, cgroupFds: [40, 41, 42] });
+  const b = encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, netWait: true, netHost: true, apps: [{ ...APP, cgroupFds: [40, 41, 42] }, { ...APP, name: 'b', cgroupFds: [43, 44, 45] }] });
   const body = b.subarray(4).toString('utf8');
-  assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000cgroup_fd\u000016\u0000cgroup_fd\u000017\u0000cgroup_fd\u000018\u0000/);
+  assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000/);
+  // Each app's own, in its section; the second app's follow the first's.
+  assert.match(body, /app\u0000a\u0000.*cgroup_fd\u000016\u0000cgroup_fd\u000017\u0000cgroup_fd\u000018\u0000app\u0000b\u0000.*cgroup_fd\u000019\u0000cgroup_fd\u000020\u0000cgroup_fd\u000021\u0000$/s);
 });
 
 test('stage1 refuses cgroup fds out of range, twice, or without the state fds before them', async () => {
-  const base: [string, string][] = [['uuid', 'u'], ['hostname', 'h'], ['lower', '/l'], ['upper', '/u'], ['work', '/w'], ['rootfs', '/r'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']];
-  for (const fd of ['15', '24', '-1', 'x']) {
-    const r = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', fd]]));
+  const pod: [string, string][] = [['uuid', 'u'], ['hostname', 'h'], ['rootfs', '/r']];
+  const app: [string, string][] = [['app', 'a'], ['lower', '/l'], ['upper', '/u'], ['work', '/w'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']];
+  const base = [...pod, ['state_fds', '1'], ...app] as [string, string][];
+  for (const fd of ['15', '64', '-1', 'x']) {
+    const r = await feed(raw([...base, ['cgroup_fd', fd]]));
     assert.equal(r.code, 254);
     assert.match(r.lines, /^E launch spec key 'cgroup_fd' is repeated, malformed or out of range\n$/, fd);
   }
-  const twice = await feed(raw([...base, ['state_fds', '1'], ['cgroup_fd', '16'], ['cgroup_fd', '16']]));
+  const twice = await feed(raw([...base, ['cgroup_fd', '16'], ['cgroup_fd', '16']]));
   assert.match(twice.lines, /^E launch spec key 'cgroup_fd' is repeated/);
-  const noState = await feed(raw([...base, ['cgroup_fd', '16']]));
+  const noState = await feed(raw([...pod, ...app, ['cgroup_fd', '16']]));
   assert.match(noState.lines, /^E launch spec has cgroup fds without state fds before them\n$/);
-  const enter = await feed(raw([['enter', '1'], ['uuid', 'u'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true'], ['net_wait', '1']]));
+  const enter = await feed(raw([['enter', '1'], ['uuid', 'u'], ['net_wait', '1'], ['app', 'a'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']]));
   assert.match(enter.lines, /^E launch spec for enter names a pod to make\n$/);
 });
 
@@ -77,11 +79,11 @@ test('stage1 refuses a cgroup fd that is not a cgroup.procs file opened for writ
   const ro = fs.openSync(fs.readdirSync('/sys/fs/cgroup').includes('cgroup.procs') ? '/sys/fs/cgroup/cgroup.procs' : '/sys/fs/cgroup/memory/cgroup.procs', 'r');
   try {
     for (const fd of [devnull, file, ro]) {
-      const r = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [fd] }), fd);
+      const r = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, apps: [{ ...APP, cgroupFds: [fd] }] }), fd);
       assert.equal(r.code, 254);
       assert.match(r.lines, /^E cgroup fd 16 is not a cgroup\.procs file opened for writing\n$/);
     }
-    const missing = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [devnull] }));
+    const missing = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, apps: [{ ...APP, cgroupFds: [devnull] }] }));
     assert.match(missing.lines, /^E cgroup fd 16 is not open\n$/);
   } finally {
     [devnull, file, ro].forEach((fd) => fs.closeSync(fd));

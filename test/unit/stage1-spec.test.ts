@@ -9,8 +9,8 @@ import { encodeSpec, type LaunchSpec } from '../../src/helper/launch';
 import { stage1Path } from '../../src/native/addon';
 
 const BASE: LaunchSpec = {
-  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
-  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
+  uuid: 'u', hostname: 'h', rootfs: '/nonexistent/r', masked: [], readonly: [], seccompFd: null,
+  apps: [{ name: 'app', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0 }],
 };
 
 function pairs(buf: Buffer): [string, string][] {
@@ -49,7 +49,9 @@ test('stage1 refuses a label that could break out of context="..." or is not a c
   }
   const twice = Buffer.concat([encodeSpec({ ...BASE, selinuxLabel: 'a:b:c:s0' })]);
   const extra = Buffer.from('selinux_label\u0000a:b:c:s0\u0000');
-  const body = Buffer.concat([twice.subarray(4), extra]);
+  // Pod keys come before the first app section: the repeat goes there.
+  const at = twice.indexOf(Buffer.from('\u0000app\u0000')) + 1;
+  const body = Buffer.concat([twice.subarray(4, at), extra, twice.subarray(at)]);
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32BE(body.length);
   const r = await feed(stage1Path(), Buffer.concat([hdr, body]));

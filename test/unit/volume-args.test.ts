@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { checkVolumes, callerGroupIds, hostVolumeGranted } from '../../src/helper/volumes';
-import { encodeSpec, type LaunchSpec } from '../../src/helper/launch';
+import { encodeSpec, type LaunchApp, type LaunchSpec } from '../../src/helper/launch';
 import { stage1Path } from '../../src/native/addon';
 import { mountsFor, parseMount, parseVolume, parseVolumes } from '../../src/pod/volume-args';
 import type { ImageManifest } from '../../src/schema/aci';
@@ -76,13 +76,15 @@ test('the protocol takes volumes strictly', () => {
   }
 });
 
-const BASE: LaunchSpec = {
-  uuid: 'u', hostname: 'h', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', rootfs: '/nonexistent/r', cwd: '/', uid: 0, gid: 0,
-  args: ['/bin/true'], env: [], caps: [], masked: [], readonly: [], seccompFd: null,
-};
+const APP: LaunchApp = { name: 'a', lower: '/nonexistent/l', upper: '/nonexistent/u', work: '/nonexistent/w', cwd: '/', uid: 0, gid: 0, args: ['/bin/true'], env: [], caps: [], seccompBytes: 0 };
+const BASE: LaunchSpec = { uuid: 'u', hostname: 'h', rootfs: '/nonexistent/r', masked: [], readonly: [], seccompFd: null, apps: [APP] };
 
+/** BASE with extra keys: volume keys among the pod's (before the app section), the rest in the app's. */
 function withKeys(extra: [string, string][]): Buffer {
-  const body = Buffer.concat([encodeSpec(BASE).subarray(4), ...extra.map(([k, v]) => Buffer.from(`${k}\u0000${v}\u0000`))]);
+  const kv = (pairs: [string, string][]) => pairs.map(([k, v]) => Buffer.from(`${k}\u0000${v}\u0000`));
+  const spec = encodeSpec(BASE).subarray(4);
+  const at = spec.indexOf(Buffer.from('app\u0000a\u0000'));
+  const body = Buffer.concat([spec.subarray(0, at), ...kv(extra.filter(([k]) => k === 'volume')), spec.subarray(at), ...kv(extra.filter(([k]) => k !== 'volume'))]);
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32BE(body.length);
   return Buffer.concat([hdr, body]);
@@ -101,7 +103,7 @@ function feed(spec: Buffer): Promise<{ lines: string; code: number | null }> {
 }
 
 test('volume keys: encoded with stage1\'s fd numbers, and stage1 refuses malformed ones before doing anything', async () => {
-  const p = encodeSpec({ ...BASE, volumes: [{ name: 'a', fd: 99, readOnly: true, recursive: true }, { name: 'b', fd: 98, readOnly: false, recursive: false }], mounts: [{ volume: 'b', readOnly: true, path: '/x y' }] });
+  const p = encodeSpec({ ...BASE, volumes: [{ name: 'a', fd: 99, readOnly: true, recursive: true }, { name: 'b', fd: 98, readOnly: false, recursive: false }], apps: [{ ...APP, mounts: [{ volume: 'b', readOnly: true, path: '/x y' }] }] });
   const text = p.subarray(4).toString();
   assert.ok(text.includes('volume\u00007 ro rec a\u0000') && text.includes('volume\u00008 rw one b\u0000') && text.includes('mount\u0000b ro /x y\u0000'), text);
   const bad: [string, string][][] = [

@@ -2,7 +2,7 @@
 // helper from what it is about to hand to ward-stage1. measurePodStart is the one call run makes
 // right before launch(); enter and stop get their own events and the same one-call shape.
 import crypto from 'node:crypto';
-import type { ImageRef } from '../../schema/protocol';
+import type { PodRecord } from '../../schema/pod';
 import type { PodStartEvent } from '../../schema/tpm-log';
 import { HelperError } from '../errors';
 import { encodeSpec, type LaunchSpec } from '../launch';
@@ -12,9 +12,8 @@ import { MeasurementRequiredError } from './measurer';
 
 export interface PodStart {
   uuid: string;
-  image: ImageRef;
-  /** The sealed tree mounted as the lower layer. */
-  tree: string;
+  /** Every app: its name, image and the sealed tree mounted as its lower layer. */
+  apps: Pick<PodRecord['apps'][number], 'name' | 'image' | 'tree'>[];
   /** The launch spec exactly as launch() will encode it. */
   spec: LaunchSpec;
   ids: { uid: SubIdRange; gid: SubIdRange };
@@ -44,21 +43,36 @@ export function launchSpecDigest(spec: LaunchSpec, seccompDigest: string, ids: P
   return sha256(encodeSpec(spec), ...extra.map(([k, v]) => `${k}\0${v}\0`));
 }
 
+/**
+ * The event names the first app at its top level (image, tree, signer, argv, env: the fields a
+ * one-app pod has always had) and every app, the first included, in apps.
+ */
 export function podStartEvent(p: PodStart, digests: { helper: string; stage1: string; seccomp: string }): PodStartEvent {
+  const first = p.apps[0]!;
+  const spec0 = p.spec.apps[0]!;
   return {
     event_type: 'pod-start',
     time: new Date().toISOString(),
     pod: p.uuid,
     helper: digests.helper,
     stage1: digests.stage1,
-    image: { name: p.image.name, id: p.image.id },
-    tree: p.tree,
-    signer: p.image.signer,
-    trustPolicy: p.image.trustPolicy ?? null,
+    image: { name: first.image.name, id: first.image.id },
+    tree: first.tree,
+    signer: first.image.signer,
+    trustPolicy: first.image.trustPolicy ?? null,
     launchSpec: launchSpecDigest(p.spec, digests.seccomp, p.ids),
     seccomp: digests.seccomp,
-    argv: listDigest(p.spec.args),
-    env: listDigest(p.spec.env),
+    argv: listDigest(spec0.args),
+    env: listDigest(spec0.env),
+    apps: p.apps.map((a, i) => ({
+      name: a.name,
+      image: { name: a.image.name, id: a.image.id },
+      tree: a.tree,
+      signer: a.image.signer,
+      trustPolicy: a.image.trustPolicy ?? null,
+      argv: listDigest(p.spec.apps[i]!.args),
+      env: listDigest(p.spec.apps[i]!.env),
+    })),
   };
 }
 

@@ -12,12 +12,16 @@ import { appSeccomp } from '../app-seccomp';
 import { HelperError } from '../errors';
 import { launchEnter, LaunchError, type PodHandle } from '../launch';
 import { placeEntered } from './run-cgroups';
-import { startTimeOf } from '../pod-store';
+import { readStatus, startTimeOf } from '../pod-store';
+import { seccompInput } from '../seccomp-input';
 import { measurePodAction } from '../tpm/pod-event';
 import { locate } from './pods';
 import { forwardSignals, type RunContext } from './run';
 
 const DEFAULT_COMMAND = ['/bin/sh'];
+
+/** The stage1 error for an app whose namespace pod init no longer keeps (it ended meanwhile). */
+const NOT_RUNNING = /^app \S+ of the pod is not running$/;
 
 export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, number, number]): Promise<void> {
   const { helper, conn } = ctx;
@@ -34,6 +38,11 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
     if (!app) throw new HelperError('ENOPOD', `pod ${rec.uuid} has no app ${req.app}; its apps: ${rec.apps.map((a) => a.name).join(', ')}`);
     const notRunning = () => new HelperError('EPODSTATE', `pod ${rec.uuid} is not running (it is ${store.state(found)}); only running pods can be entered`);
     if (store.state(found) !== 'running' || !rec.init) throw notRunning();
+    // An app that has ended (its line is in the status file pod init writes) cannot be entered;
+    // stage1 checks again in the pod, where pod init keeps only running apps' namespaces.
+    if (readStatus(found.dir).apps.has(rec.apps.indexOf(app))) {
+      throw new HelperError('EPODSTATE', `app ${app.name} of pod ${rec.uuid} has exited; enter another app of the pod (--app=NAME, see ward status ${rec.uuid})`);
+    }
     try {
       pidfd = addon().pidfdOpen(rec.init.pid);
     } catch {
@@ -44,10 +53,12 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
     const granted = grantedAtStart(app.spec);
     const caps = appCaps(app.spec, granted);
     const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, granted);
-    const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const bpf = seccompInput(found.dir, [profile.bpfPath]);
     try {
       pod = launchEnter(helper.opts.stage1Fd, {
         uuid: rec.uuid,
+        app: app.name,
+        appIndex: rec.apps.indexOf(app),
         cwd: app.spec.workingDirectory,
         uid: app.spec.user,
         gid: app.spec.group,
@@ -55,12 +66,13 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
         env: app.spec.environment.map((e) => `${e.name}=${e.value}`),
         caps,
         ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
-        seccompFd: bpfFd,
+        seccompFd: bpf.fd,
+        seccompBytes: bpf.bytes[0]!,
         ...(rec.selinux?.process ? { selinuxLabel: rec.selinux.process } : {}),
         pidfd,
       }, stdio, { placed: (pid) => placeEntered(helper.opts.cgroups, rec.uuid, app.name, pid) });
     } finally {
-      fs.closeSync(bpfFd);
+      if (bpf.fd !== null) fs.closeSync(bpf.fd);
       fs.closeSync(pidfd);
       pidfd = -1;
       closeFds(stdio);
@@ -71,7 +83,9 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
       await pod.started;
     } catch (e) {
       await exited;
-      throw new HelperError('ELAUNCH', `could not enter pod ${rec.uuid}: ${(e as LaunchError).message}`);
+      const msg = (e as LaunchError).message;
+      if (NOT_RUNNING.test(msg)) throw new HelperError('EPODSTATE', `app ${app.name} of pod ${rec.uuid} has exited; enter another app of the pod (--app=NAME, see ward status ${rec.uuid})`);
+      throw new HelperError('ELAUNCH', `could not enter pod ${rec.uuid}: ${msg}`);
     }
     helper.audit.append(conn.peer, 'enter', ctx.argsDigest, 'allow', `entered ${rec.uuid} app ${app.name} measured ${measured}`);
     conn.send({ ok: true, event: 'started', uuid: rec.uuid, selinux: rec.selinux, measured });

@@ -18,6 +18,8 @@ import { mayTouch, requireOwner } from './pod-access';
 import { oomKilled } from './run-cgroups';
 import { podAddresses } from './run-net';
 import { tearDownOrphans, tearDownPod } from './run-teardown';
+import { DEFAULT_MDS_CONFIG, unregisterPodMds } from './run-mds';
+import { appDirs } from './run';
 
 /** What list and status add from the pod's cgroups and network. */
 function withResources(helper: Helper, info: PodInfo, dir: string): PodInfo {
@@ -25,7 +27,6 @@ function withResources(helper: Helper, info: PodInfo, dir: string): PodInfo {
   const networks = info.state === 'running' ? podAddresses(helper.opts.net, info.uuid) : undefined;
   return { ...info, apps, ...(networks ? { networks } : {}) };
 }
-import { DEFAULT_MDS_CONFIG, unregisterPodMds } from './run-mds';
 
 const WAIT_POLL_MS = 100;
 
@@ -79,7 +80,7 @@ export async function stop(helper: Helper, peer: Peer, uuid: string, force: bool
   const store = helper.opts.state.podStore;
   const { found, rec } = locate(store, peer, uuid, 'stop');
   if (store.state(found) !== 'running') throw new HelperError('EPODSTATE', `pod ${uuid} is not running (it is ${store.state(found)})`);
-  // SIGTERM goes to stage1, which passes it to pod init and on to the app; SIGKILL to pod init,
+  // SIGTERM goes to stage1, which passes it to pod init and on to every app; SIGKILL to pod init,
   // which takes the whole pid namespace down (stage1 then records the fate).
   const targets = (force ? [rec.init, rec.stage1] : [rec.stage1, rec.init]).filter((t) => t !== null);
   if (targets.length === 0) throw new HelperError('EPODSTATE', `pod ${uuid} is still starting; try again`);
@@ -188,7 +189,7 @@ export async function gc(helper: Helper, peer: Peer, req: GcRequest): Promise<{ 
 }
 
 /**
- * export: the exited pod's root filesystem (its upper dir over its sealed tree) as an fd of a
+ * export: the exited pod's root filesystem (its first app's upper dir over its sealed tree) as an fd of a
  * read-only, nosuid, nodev, noexec overlay mount that is in no mount table. The caller reads it
  * in its own user namespace; the helper parses nothing of it.
  */
@@ -197,10 +198,12 @@ export function exportMount(helper: Helper, peer: Peer, uuid: string): number {
   const { found, rec } = locate(store, peer, uuid, 'export');
   const state = store.state(found);
   if (state !== 'exited' && state !== 'exited-garbage') throw new HelperError('EPODSTATE', `pod ${uuid} is ${state}; only exited pods can be exported (stop it first)`);
-  const tree = helper.opts.state.tree(rec.owner.uid, rec.apps[0]!.tree);
+  // A pod of several apps exports its first app's root (rkt's export takes the first app too).
+  const app = rec.apps[0]!;
+  const tree = helper.opts.state.tree(rec.owner.uid, app.tree);
   if (!fs.existsSync(tree)) throw new HelperError('ENOTREE', `the sealed tree of pod ${uuid} is gone from the helper's store; its root filesystem cannot be exported`);
   try {
-    return addon().detachedOverlay(`${path.join(found.dir, 'upper')}:${tree}`);
+    return addon().detachedOverlay(`${appDirs(found.dir, app.name).upper}:${tree}`);
   } catch (e) {
     throw new HelperError('EINTERNAL', `mounting pod ${uuid}'s root filesystem for export: ${(e as Error).message}`);
   }

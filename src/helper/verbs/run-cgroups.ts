@@ -35,8 +35,8 @@ export function wantsCgroups(setup: CgroupSetup, rec: PodRecord): boolean {
 
 export interface PodCgroupHandle {
   cg: PodCgroups;
-  /** The app leaf's cgroup.procs, one per hierarchy, for stage1's fds 16+. Close after the launch. */
-  appFds: number[];
+  /** Each app leaf's cgroup.procs, one per hierarchy, in the apps' order, for stage1's fds 16+. Close after the launch. */
+  appFds: number[][];
 }
 
 /** Makes the pod's cgroups and opens the app leaf for stage1. Nothing is left on failure. */
@@ -48,9 +48,12 @@ export function makePodCgroups(setup: CgroupSetup, uuid: string, rec: PodRecord)
   } catch (e) {
     throw new HelperError('ELAUNCH', `${(e as Error).message}; check the helper's --cgroup-parent and the host's cgroup controllers`);
   }
+  const appFds: number[][] = [];
   try {
-    return { cg, appFds: cg.openProcs(appLeaf(rec.apps[0]!.name)) };
+    for (const a of rec.apps) appFds.push(cg.openProcs(appLeaf(a.name)));
+    return { cg, appFds };
   } catch (e) {
+    for (const fd of appFds.flat()) fs.closeSync(fd);
     void cg.remove();
     throw new HelperError('ELAUNCH', `cannot open the cgroup of pod ${uuid}'s app: ${(e as Error).message}`);
   }

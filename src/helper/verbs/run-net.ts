@@ -77,7 +77,7 @@ function podNetDir(setup: NetSetup, uuid: string): string {
  * After "P <pid>": re-checks policy (it may have changed since prepare), attaches the pod's
  * networks and writes its /etc/hosts and /etc/resolv.conf. On failure undoes the network and throws.
  */
-export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid: string; plan: PodNetwork; pid: number; upper: string; lower: string; hostname: string }): Promise<AttachedNetwork[]> {
+export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid: string; plan: PodNetwork; pid: number; apps: { upper: string; lower: string }[]; hostname: string }): Promise<AttachedNetwork[]> {
   // Policy as it is now: a grant withdrawn since prepare refuses the start.
   const plan = planPodNetwork(setup, grants, o.plan);
   const networks = podNetworks(setup, grants, plan);
@@ -94,7 +94,8 @@ export async function startPodNetwork(setup: NetSetup, grants: Grants, o: { uuid
     if (plan.net.mode === 'cni') files.push(['hosts', hostsFile(o.hostname, attached)]);
     const resolv = resolvConf({ dns: plan.dns ?? [], search: plan.dnsSearch ?? [], options: plan.dnsOptions ?? [] }, attached);
     if (resolv !== null) files.push(['resolv.conf', resolv]);
-    if (files.length > 0) writeEtcFiles(o.upper, o.lower, files);
+    // Every app's own root gets them (each app has its own upper dir).
+    if (files.length > 0) for (const a of o.apps) writeEtcFiles(a.upper, a.lower, files);
   } catch (e) {
     await tearDownNetwork(setup, o.uuid).catch(() => undefined);
     throw e;

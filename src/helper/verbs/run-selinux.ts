@@ -57,7 +57,7 @@ export async function setUpPodSelinux(
   setup: SelinuxSetup,
   requested: RunSelinuxMode | undefined,
   uuid: string,
-  dirs: { podDir: string; upper: string; work: string; lower: string },
+  dirs: { podDir: string; apps: { upper: string; work: string; lower: string }[] },
 ): Promise<PodSelinux> {
   const plan = planFor(setup.policy, requested, probeHost());
   const hooks = { testProcDir: setup.test.procDir, testAttrFile: setup.test.attrFile };
@@ -66,9 +66,11 @@ export async function setUpPodSelinux(
   const release = () => setup.mcs.release(level, uuid);
   try {
     const labels = podLabelsFor(setup.types, level, plan.exec);
-    labelDir(dirs.upper, labels.file);
-    labelDir(dirs.work, labels.file);
-    await ensureTreeLabelled(dirs.lower, treeLabel(setup.types));
+    for (const app of dirs.apps) {
+      labelDir(app.upper, labels.file);
+      labelDir(app.work, labels.file);
+      await ensureTreeLabelled(app.lower, treeLabel(setup.types));
+    }
     recordPodLabels(dirs.podDir, labels);
     const exec = plan.exec || setup.test.execLabel ? withLevel(setup.types.process, level) : undefined;
     return {

@@ -10,7 +10,7 @@ import type { PodLabels } from '../../schema/selinux';
 import type { AppSpec, Volume } from '../../schema/protocol';
 import { fsetfilecon, SelinuxError } from '../../native/selinux';
 import { HelperError } from '../errors';
-import type { LaunchSpec, LaunchVolume } from '../launch';
+import type { LaunchApp, LaunchSpec, LaunchVolume } from '../launch';
 import type { Peer, SubIdRange } from '../peer';
 import type { Grants } from '../policy';
 import { relabelVolumeFd } from '../relabel';
@@ -38,7 +38,9 @@ export function describeVolumes(volumes: readonly Volume[] | undefined): string 
 }
 
 export interface PodVolumes {
-  launch: Pick<LaunchSpec, 'volumes' | 'mounts'>;
+  launch: Pick<LaunchSpec, 'volumes'>;
+  /** Each app's mounts of them, in the apps' order. */
+  mounts: NonNullable<LaunchApp['mounts']>[];
   /** Closes the helper's copies of the fds (stage1 holds its own once launched). */
   close(): void;
 }
@@ -47,11 +49,11 @@ export async function openPodVolumes(
   ctx: { peer: Peer; grants: Grants; stateDir: string; ids: { uid: SubIdRange; gid: SubIdRange } },
   podDir: string,
   volumes: readonly Volume[] | undefined,
-  app: AppSpec,
+  apps: readonly AppSpec[],
   labels: PodLabels | null,
 ): Promise<PodVolumes> {
-  if (!volumes?.length) return { launch: {}, close: () => undefined };
-  checkVolumes(volumes, [app], ctx.grants.hostVolumes, ctx.stateDir);
+  if (!volumes?.length) return { launch: {}, mounts: apps.map(() => []), close: () => undefined };
+  checkVolumes(volumes, apps, ctx.grants.hostVolumes, ctx.stateDir);
   const opened: LaunchVolume[] = [];
   const close = () => {
     for (const v of opened.splice(0)) fs.closeSync(v.fd);
@@ -76,7 +78,8 @@ export async function openPodVolumes(
     throw e;
   }
   return {
-    launch: { volumes: [...opened], mounts: (app.mounts ?? []).map((m) => ({ volume: m.volume, readOnly: m.readOnly ?? false, path: m.path })) },
+    launch: { volumes: [...opened] },
+    mounts: apps.map((app) => (app.mounts ?? []).map((m) => ({ volume: m.volume, readOnly: m.readOnly ?? false, path: m.path }))),
     close,
   };
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AppcPodManifest } from '../../schema/appc-pod';
 import type { PodRecord } from '../../schema/pod';
-import { SignalRequest, type PrepareRequest, type RunRequest } from '../../schema/protocol';
+import { SignalRequest, type AppSpec, type PodAppRequest, type PrepareRequest, type RunRequest } from '../../schema/protocol';
 import { parseStrictJson } from '../../schema/strict-json';
 import { closeFds, checkStdioFd, type Connection } from '../connection';
 import { MASKED_PATHS, READONLY_PATHS } from '../defaults';
@@ -19,9 +19,9 @@ import type { Helper } from '../server';
 import { crashPoint } from '../fault';
 import { measurePodStart } from '../tpm/pod-event';
 import { describeLabels } from '../selinux';
+import { seccompInput } from '../seccomp-input';
 import { requireOwner } from './pod-access';
 import { setUpPodSelinux, type PodSelinux } from './run-selinux';
-
 import { appCaps } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
@@ -41,23 +41,25 @@ export interface RunContext {
 
 type PodRequest = Omit<PrepareRequest, 'verb'>;
 
-/** Enforced here whatever the frontend says (DESIGN.md §3.2). */
+/** Enforced here whatever the frontend says (DESIGN.md §3.2), for every app's image. */
 function authorize(ctx: RunContext, req: PodRequest): void {
   for (const opt of req.insecureOptions) {
     if (!ctx.grants.insecure.has(opt)) throw new HelperError('EDENIED', `helper policy does not allow --insecure-options=${opt} for you`);
   }
-  if (req.image.signer === 'unverified') {
+  for (const { image } of req.apps) {
+    if (image.signer !== 'unverified') continue;
     if (!req.insecureOptions.includes('image')) {
-      throw new HelperError('EDENIED', `image ${req.image.name} is not verified; verify it (ward trust) or pass --insecure-options=image`);
+      throw new HelperError('EDENIED', `image ${image.name} is not verified; verify it (ward trust) or pass --insecure-options=image`);
     }
-    if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${req.image.name}`);
+    if (!ctx.grants.allowUnverified) throw new HelperError('EDENIED', `helper policy does not allow you to run unverified images such as ${image.name}`);
   }
-
   // Refused at prepare already; checked again (against the grants of that time) at start.
-  appCaps(req.app, ctx.grants);
-  appSeccomp(ctx.helper.opts.state.root, ctx.helper.opts.seccomp, req.app.seccomp, ctx.grants);
+  for (const { app } of req.apps) {
+    appCaps(app, ctx.grants);
+    appSeccomp(ctx.helper.opts.state.root, ctx.helper.opts.seccomp, app.seccomp, ctx.grants);
+  }
   if (req.mdsRegister && !ctx.grants.mdsRegister) throw new HelperError('EDENIED', 'helper policy does not allow you --mds-register (grant mdsRegister)');
-  if (Boolean(req.mdsRegister) !== (req.mdsImages !== undefined) || (req.mdsImages && req.mdsImages.length !== 1)) {
+  if (Boolean(req.mdsRegister) !== (req.mdsImages !== undefined) || (req.mdsImages && req.mdsImages.length !== req.apps.length)) {
     throw new HelperError('EFRAME', 'mdsImages must come with mdsRegister, one per app');
   }
 }
@@ -68,31 +70,48 @@ function checkPodLimit(ctx: RunContext): void {
   if (mine >= limit) throw new HelperError('EDENIED', `you already run ${mine} pods, the helper policy's limit (limits.podsPerUser); stop one first`);
 }
 
-/** An appc ACName from the app's AC_APP_NAME (or "app"). */
-function appName(req: PodRequest): string {
-  if (req.app.name) return req.app.name;
-  const given = req.app.environment.find((e) => e.name === 'AC_APP_NAME')?.value ?? 'app';
-  const name = given.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
-  return name || 'app';
+/**
+ * Each app's ACName: the one it was given (AppSpec.name), else one from its AC_APP_NAME (or
+ * "app"), made unique in the pod with -2, -3, ... A given name used twice is refused.
+ */
+export function appNames(apps: readonly PodAppRequest[]): string[] {
+  const given = apps.map((a) => (a.app as AppSpec & { name?: string }).name);
+  const taken = new Set<string>();
+  for (const n of given) {
+    if (n === undefined) continue;
+    if (taken.has(n)) throw new HelperError('EFRAME', `two apps of the pod are named ${n}; give each app a name of its own`);
+    taken.add(n);
+  }
+  return apps.map((a, i) => {
+    if (given[i] !== undefined) return given[i]!;
+    const env = a.app.environment.find((e) => e.name === 'AC_APP_NAME')?.value ?? 'app';
+    const base = env.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60).replace(/-+$/, '') || 'app';
+    let name = base;
+    for (let k = 2; taken.has(name); k++) name = `${base}-${k}`;
+    taken.add(name);
+    return name;
+  });
 }
 
-function podManifest(name: string, req: PodRequest): AppcPodManifest {
+function podManifest(names: string[], req: PodRequest): AppcPodManifest {
   return {
     acVersion: '0.8.11',
     acKind: 'PodManifest',
-    apps: [{
-      name,
-      image: { name: req.image.name, id: req.image.id },
+    apps: req.apps.map((a, i) => ({
+      name: names[i]!,
+      image: { name: a.image.name, id: a.image.id },
       app: {
-        exec: req.app.exec,
-        user: String(req.app.user),
-        group: String(req.app.group),
-        workingDirectory: req.app.workingDirectory,
-        environment: req.app.environment,
-        ...(req.app.supplementaryGids?.length ? { supplementaryGIDs: req.app.supplementaryGids } : {}),
+        exec: a.app.exec,
+        user: String(a.app.user),
+        group: String(a.app.group),
+        workingDirectory: a.app.workingDirectory,
+        environment: a.app.environment,
+        ...(a.app.supplementaryGids?.length ? { supplementaryGIDs: a.app.supplementaryGids } : {}),
+        ...(a.app.eventHandlers?.length ? { eventHandlers: a.app.eventHandlers } : {}),
       },
-      ...(req.app.mounts?.length ? { mounts: req.app.mounts } : {}),
-    }],
+      ...(a.app.mounts?.length ? { mounts: a.app.mounts } : {}),
+      ...(a.app.readonlyRootfs ? { readOnlyRootFS: true } : {}),
+    })),
     volumes: [],
     ...manifestVolumes(req.volumes),
     isolators: [],
@@ -101,50 +120,58 @@ function podManifest(name: string, req: PodRequest): AppcPodManifest {
   };
 }
 
+/** An app's overlay dirs in its pod: STATE/pods/<state>/<uuid>/apps/<name>/{upper,work}. */
+export function appDirs(podDir: string, name: string): { upper: string; work: string } {
+  return { upper: path.join(podDir, 'apps', name, 'upper'), work: path.join(podDir, 'apps', name, 'work') };
+}
+
 /** Makes a prepared pod: everything but the launch. Returns its uuid. Nothing is left on failure. */
 export function prepare(ctx: RunContext, req: PodRequest): string {
   const { helper, conn } = ctx;
   authorize(ctx, req);
-  checkPodVolumes(req.volumes, [req.app], ctx.grants, helper.opts.state.root);
+  checkPodVolumes(req.volumes, req.apps.map((a) => a.app), ctx.grants, helper.opts.state.root);
   const network = planPodNetwork(helper.opts.net, ctx.grants, req);
-  const lower = helper.opts.state.tree(conn.peer.uid, req.tree);
-  let lowerStat: fs.Stats;
-  try {
-    lowerStat = fs.lstatSync(lower);
-  } catch {
-    throw new HelperError('ENOTREE', `tree ${req.tree} is not sealed for you; fetch the image again so ward seals it`);
-  }
+  const names = appNames(req.apps);
+  const lowerStats = req.apps.map((a) => {
+    try {
+      return fs.lstatSync(helper.opts.state.tree(conn.peer.uid, a.tree));
+    } catch {
+      throw new HelperError('ENOTREE', `tree ${a.tree} is not sealed for you; fetch the image again so ward seals it`);
+    }
+  });
   const store = helper.opts.state.podStore;
   const uuid = crypto.randomUUID();
   const dir = store.path('embryo', uuid);
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
-    const upper = path.join(dir, 'upper');
-    // The overlay's root takes the upper dir's owner and mode: give it the sealed root's.
-    fs.mkdirSync(upper, { mode: 0o700 });
-    fs.chownSync(upper, lowerStat.uid, lowerStat.gid);
-    fs.chmodSync(upper, lowerStat.mode & 0o7777);
-    fs.mkdirSync(path.join(dir, 'work'), { mode: 0o700 });
+    fs.mkdirSync(path.join(dir, 'apps'), { mode: 0o700 });
+    for (const [i, name] of names.entries()) {
+      const { upper, work } = appDirs(dir, name);
+      fs.mkdirSync(path.dirname(upper), { mode: 0o700 });
+      // The overlay's root takes the upper dir's owner and mode: give it the sealed root's.
+      fs.mkdirSync(upper, { mode: 0o700 });
+      fs.chownSync(upper, lowerStats[i]!.uid, lowerStats[i]!.gid);
+      fs.chmodSync(upper, lowerStats[i]!.mode & 0o7777);
+      fs.mkdirSync(work, { mode: 0o700 });
+    }
     fs.mkdirSync(path.join(dir, 'rootfs'), { mode: 0o700 });
     store.createStateFiles(dir);
-    const name = appName(req);
     const rec: PodRecord = {
       version: 1,
       uuid,
       owner: { uid: conn.peer.uid, gid: conn.peer.gid },
       created: new Date().toISOString(),
       started: null,
-      apps: [{ name, image: req.image, tree: req.tree, spec: req.app }],
+      apps: req.apps.map((a, i) => ({ name: names[i]!, image: a.image, tree: a.tree, spec: a.app })),
       hostname: req.hostname ?? `ward-${uuid}`,
       ...(req.volumes?.length ? { volumes: req.volumes } : {}),
       selinuxMode: req.selinux ?? null,
       selinux: null,
       measured: null,
-      manifest: podManifest(name, req),
+      manifest: podManifest(names, req),
       stage1: null,
       init: null,
       detached: false,
-
       network,
       ...(req.mdsRegister ? { mdsImages: req.mdsImages } : {}),
     };
@@ -156,6 +183,11 @@ export function prepare(ctx: RunContext, req: PodRequest): string {
     throw e;
   }
   return uuid;
+}
+
+/** An app's event handler's argv, if it has one of that name. */
+function handler(spec: AppSpec, name: 'pre-start' | 'post-stop'): string[] | undefined {
+  return spec.eventHandlers?.find((h) => h.name === name)?.exec;
 }
 
 /**
@@ -171,12 +203,12 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
   let pod: PodHandle | null = null;
   let sel: PodSelinux | null = null;
   let vols: PodVolumes | null = null;
+  let cgroups: PodCgroupHandle | null = null;
   let lockFd: number | null = null;
   let statusFd: number | null = null;
   let dir: string | null = null;
   let started = false;
   let stdioOpen = true;
-  let cgroups: PodCgroupHandle | null = null;
   try {
     checkStdioFd(stdio[0], 'stdin');
     checkStdioFd(stdio[1], 'stdout');
@@ -195,59 +227,64 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     dir = store.path('run', uuid);
     crashPoint('run-renamed');
     const rec: PodRecord = { ...rec0, detached: detach };
-    const app = rec.apps[0]!;
+    const podDir = dir;
     const ids = subIds(conn.peer);
-    const lower = helper.opts.state.tree(rec.owner.uid, app.tree);
-    if (!fs.existsSync(lower)) throw new HelperError('ENOTREE', `tree ${app.tree} is not sealed for you; fetch the image again so ward seals it`);
-    const upper = path.join(dir, 'upper');
-    const work = path.join(dir, 'work');
-    sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir: dir, upper, work, lower });
-    vols = await openPodVolumes({ peer: conn.peer, grants: ctx.grants, stateDir: helper.opts.state.root, ids }, dir, rec.volumes, app.spec, sel.labels);
+    const layers = rec.apps.map((app) => {
+      const lower = helper.opts.state.tree(rec.owner.uid, app.tree);
+      if (!fs.existsSync(lower)) throw new HelperError('ENOTREE', `tree ${app.tree} is not sealed for you; fetch the image again so ward seals it`);
+      return { lower, ...appDirs(podDir, app.name) };
+    });
+    sel = await setUpPodSelinux(helper.opts.selinux, rec.selinuxMode ?? undefined, uuid, { podDir, apps: layers });
+    vols = await openPodVolumes({ peer: conn.peer, grants: ctx.grants, stateDir: helper.opts.state.root, ids }, dir, rec.volumes, rec.apps.map((a) => a.spec), sel.labels);
     statusFd = store.openStatus(dir);
-
-    const caps = appCaps(app.spec, ctx.grants);
-    const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, ctx.grants);
+    const caps = rec.apps.map((a) => appCaps(a.spec, ctx.grants));
+    const profiles = rec.apps.map((a) => appSeccomp(helper.opts.state.root, helper.opts.seccomp, a.spec.seccomp, ctx.grants));
+    const bpf = seccompInput(dir, profiles.map((p) => p.bpfPath));
     if (wantsCgroups(helper.opts.cgroups, rec)) cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
     crashPoint('cgroups-made');
     const netWait = netWaits(rec.network);
     // --mds-register: the URL is fixed before launch, the registration follows the network's attach.
     const mdsConfig = helper.opts.mds ?? DEFAULT_MDS_CONFIG;
     const mds = rec.mdsImages ? planPodMds(mdsConfig, uuid, rec.network ? podNetworks(helper.opts.net, ctx.grants, rec.network) : []) : null;
-    const bpfFd = fs.openSync(profile.bpfPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     let measured = false;
     try {
       const spec: LaunchSpec = {
         uuid,
         hostname: rec.hostname,
-        lower,
-        upper,
-        work,
         rootfs: path.join(dir, 'rootfs'),
-        cwd: app.spec.workingDirectory,
-        uid: app.spec.user,
-        gid: app.spec.group,
-        args: app.spec.exec,
-
-        env: [...app.spec.environment.map((e) => `${e.name}=${e.value}`), ...(mds ? [`AC_METADATA_URL=${mds.url}`] : [])],
-        caps,
-        ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
         masked: MASKED_PATHS,
         readonly: READONLY_PATHS,
-        seccompFd: bpfFd,
+        seccompFd: bpf.fd,
         stateFds: { lock: lockFd, status: statusFd },
-        ...(cgroups ? { cgroupFds: cgroups.appFds } : {}),
         ...(netWait ? { netWait } : {}),
         ...(rec.network?.net.mode === 'host' ? { netHost: true } : {}),
         ...sel.launch,
         ...vols.launch,
+        apps: rec.apps.map((app, i) => ({
+          name: app.name,
+          ...layers[i]!,
+          cwd: app.spec.workingDirectory,
+          uid: app.spec.user,
+          gid: app.spec.group,
+          args: app.spec.exec,
+          env: [...app.spec.environment.map((e) => `${e.name}=${e.value}`), ...(mds ? [`AC_METADATA_URL=${mds.url}`] : [])],
+          caps: caps[i]!,
+          seccompBytes: bpf.bytes[i]!,
+          ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
+          ...(vols!.mounts[i]!.length ? { mounts: vols!.mounts[i]! } : {}),
+          ...(cgroups ? { cgroupFds: cgroups.appFds[i]! } : {}),
+          ...(app.spec.readonlyRootfs ? { readonlyRootfs: true } : {}),
+          ...(handler(app.spec, 'pre-start') ? { preStart: handler(app.spec, 'pre-start') } : {}),
+          ...(handler(app.spec, 'post-stop') ? { postStop: handler(app.spec, 'post-stop') } : {}),
+        })),
       };
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
-      measured = await measurePodStart(helper, { uuid, image: app.image, tree: app.tree, spec, ids });
+      measured = await measurePodStart(helper, { uuid, apps: rec.apps, spec, ids });
       const cg = cgroups;
       pod = launch(helper.opts.stage1Fd, spec, stdio, ids, cg ? { placed: (pid) => placeSupervisor(cg, pid) } : {});
     } finally {
-      for (const fd of cgroups?.appFds ?? []) fs.closeSync(fd);
-      fs.closeSync(bpfFd);
+      for (const fd of cgroups?.appFds.flat() ?? []) fs.closeSync(fd);
+      if (bpf.fd !== null) fs.closeSync(bpf.fd);
       vols.close();
       closeFds(stdio);
       stdioOpen = false;
@@ -267,7 +304,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       const pid = await Promise.race([pod.initPid, exited.then(() => null)]);
       if (pid !== null) {
         try {
-          const attached = await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, upper, lower, hostname: rec.hostname });
+          const attached = await startPodNetwork(helper.opts.net, ctx.grants, { uuid, plan: rec.network!, pid, apps: layers, hostname: rec.hostname });
           // Between the network's attach and the apps' start; failing, the pod does not start.
           if (mds) {
             // Its start then fails too and is not awaited: handled, so it cannot go unhandled.
@@ -298,7 +335,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       init: pod.init,
     });
     crashPoint('started');
-    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app.tree} seccomp ${profile.digest} measured ${measured} signer ${app.image.signer} ${describeLabels(sel.plan, sel.labels)}${describeVolumes(rec.volumes)}${detach ? ' detached' : ''}`);
+    const app0 = rec.apps[0]!;
+    const every = rec.apps.map((a) => `${a.name}=${a.image.name}@${a.image.id}:${a.tree}:${a.image.signer}`).join(' ');
+    helper.audit.append(conn.peer, ctx.verb ?? 'run', ctx.argsDigest, 'allow', `started ${uuid} tree ${app0.tree} seccomp ${profiles.map((p) => p.digest).join(',')} measured ${measured} apps ${every} signer ${app0.image.signer} ${describeLabels(sel.plan, sel.labels)}${describeVolumes(rec.volumes)}${detach ? ' detached' : ''}`);
     conn.send({ ok: true, event: 'started', uuid, selinux: sel.labels, measured });
     if (detach) {
       conn.close();
