@@ -211,7 +211,7 @@ describe('ward run --mds-register', () => {
   });
 
   test('the helper takes image manifests only with mdsRegister, one per app', async () => {
-    const base = { verb: 'prepare', tree: `sha256:${'0'.repeat(64)}`, image: { name: 'example.com/x', id: IMAGE_ID, signer: 'unverified' }, app: { exec: ['/bin/sh'], user: 0, group: 0, workingDirectory: '/', environment: [] }, insecureOptions: ['image'] };
+    const base = { verb: 'prepare', apps: [{ tree: `sha256:${'0'.repeat(64)}`, image: { name: 'example.com/x', id: IMAGE_ID, signer: 'unverified' }, app: { exec: ['/bin/sh'], user: 0, group: 0, workingDirectory: '/', environment: [] } }], insecureOptions: ['image'] };
     const one = images(1);
     for (const extra of [{ mdsImages: one }, { mdsRegister: true }, { mdsRegister: true, mdsImages: images(2) }, { mdsRegister: false, mdsImages: one }]) {
       const c = RawClient.connect(env.socket, 'a');

@@ -183,7 +183,9 @@ describe('pod volumes through a real helper', () => {
       const status = await env.ward('a', ['status', '--format=json', uuid]);
       const stage1 = (JSON.parse(status.stdout) as { pid: number }).pid;
       const init = Number(fs.readFileSync(`/proc/${stage1}/task/${stage1}/children`, 'utf8').trim().split(' ')[0]);
-      const enter = (cmd: string) => spawnSync('nsenter', ['-t', String(init), '-U', '-m', '-p', '-r', '-w', '--', '/bin/busybox', 'sh', '-c', cmd], { encoding: 'utf8' });
+      // The app (pod init's child), in its own mount namespace, where the volume is mounted.
+      const app = Number(fs.readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ')[0]);
+      const enter = (cmd: string) => spawnSync('nsenter', ['-t', String(app), '-U', '-m', '-p', '-r', '-w', '--', '/bin/busybox', 'sh', '-c', cmd], { encoding: 'utf8' });
       // The control: root of the pod's user namespace may remount what the pod mounted itself.
       const control = enter('mount -o remount,bind,ro /dev/shm && grep " /dev/shm " /proc/self/mountinfo');
       assert.equal(control.status, 0, control.stderr);

@@ -68,8 +68,8 @@ test('the helper refuses volumes it cannot honour, naming them', () => {
 });
 
 test('the protocol takes volumes strictly', () => {
-  const req = { verb: 'run', tree: `sha256:${'0'.repeat(64)}`, image: { name: 'x', id: `sha256:${'0'.repeat(64)}`, signer: 'unverified' },
-    app: { exec: ['/bin/true'], user: 0, group: 0, workingDirectory: '/', environment: [], mounts: [{ volume: 'd', path: '/d' }] }, insecureOptions: [] };
+  const req = { verb: 'run', apps: [{ tree: `sha256:${'0'.repeat(64)}`, image: { name: 'x', id: `sha256:${'0'.repeat(64)}`, signer: 'unverified' },
+    app: { exec: ['/bin/true'], user: 0, group: 0, workingDirectory: '/', environment: [], mounts: [{ volume: 'd', path: '/d' }] } }], insecureOptions: [] };
   assert.ok(RunRequest.safeParse({ ...req, volumes: [{ name: 'd', kind: 'empty', mode: 0o755 }] }).success);
   for (const bad of [{ name: 'd', kind: 'empty', source: '/x' }, { name: 'd', kind: 'host' }, { name: 'd', kind: 'host', source: '/x/../y' }, { name: 'D', kind: 'empty' }, { name: 'd', kind: 'host', source: '/x', selinuxRelabel: 'z' }]) {
     assert.equal(RunRequest.safeParse({ ...req, volumes: [bad] }).success, false, JSON.stringify(bad));
