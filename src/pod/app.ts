@@ -83,6 +83,19 @@ export function appFromManifest(manifest: ImageManifest, args: string[], appName
     ...(flags?.caps ? { caps: flags.caps } : {}),
     ...(flags?.seccomp ? { seccomp: flags.seccomp } : {}),
     // The helper makes the root read-only where it knows the field, and refuses the request where it does not.
-    ...(flags?.readonlyRootfs ? ({ readonlyRootfs: true } as object) : {}),
+    ...(flags?.readonlyRootfs ? { readonlyRootfs: true } : {}),
+    ...(app?.eventHandlers?.length ? { eventHandlers: eventHandlers(app.eventHandlers, manifest.name) } : {}),
   };
+}
+
+/** appc eventHandlers (pre-start, post-stop), at most one of each; the helper checks them again. */
+function eventHandlers(given: unknown[], image: string): NonNullable<AppSpec['eventHandlers']> {
+  const out: NonNullable<AppSpec['eventHandlers']> = [];
+  for (const h of given) {
+    const { name, exec } = (h ?? {}) as { name?: unknown; exec?: unknown };
+    const ok = (name === 'pre-start' || name === 'post-stop') && Array.isArray(exec) && exec.length > 0 && exec.every((a) => typeof a === 'string');
+    if (!ok || out.some((o) => o.name === name)) throw new WardError('EIMAGE', `image ${image} has a malformed event handler (appc: name pre-start or post-stop, once each, with a non-empty exec); fix its manifest`);
+    out.push({ name: name as 'pre-start' | 'post-stop', exec: exec as string[] });
+  }
+  return out;
 }

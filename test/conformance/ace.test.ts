@@ -1,15 +1,13 @@
 // The appc ACE validator (appc/spec ace/) under ward: its two ACIs as one pod, run by an
 // unprivileged user, with the metadata service, an empty volume shared by the two apps, the
-// main app's pre-start and post-stop handlers, on the default network. Runs with WARD_ACE=1
-// (it needs several apps per pod, --volume, --net and --mds-register together); where a piece
-// is missing it says which, and shows what the validator said with what there is.
+// main app's pre-start and post-stop handlers, on the default network. Where a piece it needs
+// is missing from ward run, it says which, and shows what the validator said with what there is.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildAceAcis, buildValidator, validatorMissing } from '../lib/ace';
 import { TestEnv } from '../lib/env';
 import { MdsProcess } from '../lib/mds';
 
-const enabled = process.env.WARD_ACE === '1';
 /** What ward must offer for the validator's pod, and how `ward run --help` shows it. */
 const NEEDS: [string, RegExp][] = [
   ['several apps per pod (IMG1 ... --- IMG2)', /---/],
@@ -18,7 +16,7 @@ const NEEDS: [string, RegExp][] = [
   ['--mds-register', /--mds-register\b/],
 ];
 
-describe('appc ACE validator', { skip: enabled ? false : 'set WARD_ACE=1 to run it (it needs several apps per pod, volumes, networks and the metadata service)' }, () => {
+describe('appc ACE validator', () => {
   const env = new TestEnv('ace');
   const mds = new MdsProcess();
   let acis: { main: string; sidekick: string };
