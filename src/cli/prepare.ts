@@ -5,7 +5,7 @@ import { preparePod } from '../pod/run';
 import { parsePullPolicy } from './fetch';
 import { globals, parseInsecure } from './globals';
 import { parseSelinuxMode } from './selinux-flag';
-import { collect, MOUNT_HELP, VOLUME_HELP } from '../pod/volume-args';
+import { collect, MOUNT_HELP, VOLUME_HELP } from '../pod/pod-flags';
 
 export function register(program: Command): void {
   const cmd = program

@@ -83,7 +83,4 @@ export function parseDns(o: { dns?: string[]; dnsSearch?: string[]; dnsOpt?: str
   return out;
 }
 
-/** commander's collector for repeatable options. */
-export function collect(v: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), v];
-}
+export { collect } from './pod-flags';

@@ -15,11 +15,9 @@ import type { AppArgs } from './app-args';
 import type { PodEnv } from './app-env';
 import { defaultAppName, needsIdLookup, type PodApp } from './app-request';
 import { HelperClient } from './client';
-import { mdsImagesOf } from './mds';
 import { sealImage } from './seal';
 
 import { ensureTree } from '../image/tree';
-import { mountsFor, parseMount, parseVolumes } from './volume-args';
 import { parseDns, parseNet, parsePorts } from './net-args';
 import { isolatorsFor } from './isolator-args';
 
@@ -81,8 +79,10 @@ export async function runPod(opts: RunOptions): Promise<number> {
 
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
 
-  const volumes = parseVolumes(opts.volumes ?? []);
-  (opts.mounts ?? []).forEach(parseMount);
+  // Loaded only when asked for: its schemas bring zod, which costs every other ward run ~40 ms.
+  const volumeArgs = opts.volumes?.length || opts.mounts?.length ? await import('./volume-args') : null;
+  const volumes = volumeArgs ? volumeArgs.parseVolumes(opts.volumes ?? []) : [];
+  if (volumeArgs) (opts.mounts ?? []).forEach(volumeArgs.parseMount);
   const net = parseNet(opts.net);
   const dns = parseDns(opts);
   const store = new Store(opts.storeDir);
@@ -101,7 +101,7 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
 
     // Names are looked up in the image's own rendered tree, only when a name is given.
     const rootfs = needsIdLookup(manifest, app.flags) ? path.join((await ensureTree(store, rec)).dir, 'rootfs') : undefined;
-    const mounts = mountsFor(manifest, volumes, opts.mounts ?? []);
+    const mounts = volumeArgs ? volumeArgs.mountsFor(manifest, volumes, opts.mounts ?? []) : [];
     const isolators = isolatorsFor(manifest, opts);
     const spec = { ...appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) }), ...(mounts.length ? { mounts } : {}), ...(isolators ? { isolators } : {}) };
     const name = spec.name ?? defaultAppName(manifest.name);
@@ -112,10 +112,12 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
   // --port NAME: a port of the first app's image (the app that serves it, until ports name apps).
   const ports = parsePorts(opts.ports, fetched[0]!.rec.manifest as ImageManifest);
   const netFields = { ...(net ? { net } : {}), ...(ports.length ? { ports } : {}), ...dns };
+  // Loaded only for --mds-register: its schema brings zod, which costs every other ward run ~40 ms.
+  const mdsImages = opts.mdsRegister ? (await import('./mds')).mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) : null;
   for (let attempt = 0; ; attempt++) {
     const client = new HelperClient(opts.socketPath);
     try {
-      const body = { apps, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields, ...(opts.mdsRegister ? { mdsRegister: true, mdsImages: mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) } : {}) };
+      const body = { apps, ...(opts.hostname ? { hostname: opts.hostname } : {}), ...(volumes.length ? { volumes } : {}), insecureOptions: opts.insecureOptions.includes('image') ? ['image' as const] : [], ...(opts.selinux ? { selinux: opts.selinux } : {}), ...netFields, ...(mdsImages ? { mdsRegister: true, mdsImages } : {}) };
       if (verb === 'prepare') client.send({ verb: 'prepare', ...body } as Request);
       else if (opts.detach) sendDetached(client, { verb: 'run', ...body, detach: true } as Request);
       else client.send({ verb: 'run', ...body } as Request, [0, 1, 2]);

@@ -10,13 +10,7 @@ import { AppcMountPoint } from '../schema/appc-app';
 import type { ImageManifest } from '../schema/aci';
 import { MAX_VOLUMES, PodPath, VolumeName, type Volume, type VolumeMount } from '../schema/protocol';
 
-export const VOLUME_HELP = 'a pod volume: NAME,kind=host,source=/PATH[,readOnly=true][,recursive=false][,selinuxRelabel=shared|private] (shared = :z, private = :Z; host paths only where the helper policy allows) or NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true]; repeatable';
-export const MOUNT_HELP = 'mount a volume into the app: volume=NAME,target=/PATH (default: the image\'s mount point of that name); repeatable';
-
-/** commander's collector for repeatable flags. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+export { collect, MOUNT_HELP, VOLUME_HELP } from './pod-flags';
 
 function usage(flag: string, value: string, why: string): WardError {
   return new WardError('EUSAGE', `${flag} ${value}: ${why}`);
