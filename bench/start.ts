@@ -300,7 +300,7 @@ async function main(): Promise<void> {
         job: () => ({ argv: ['systemd-nspawn', '-D', nspawnRoot, '--private-network', '--quiet', '--register=no', '--keep-unit', '/bin/true'] }),
         samples: [],
       },
-      { name: 'ward run', note: `\`ward run --insecure-options=image --net=none ACI\` as ${user} (setpriv), sealed image, private helper; pid, net, ipc, uts, mount, cgroup, user namespaces; overlay over the sealed tree; seccomp; a cgroup per pod and app (pids limit)`, spawner: host, job: () => ({ argv: wardArgv, env: userEnv }), samples: [] },
+      { name: 'ward run', note: `\`ward run --insecure-options=image --net=none ACI\` as ${user} (setpriv), sealed image, private helper; pid, net, ipc, uts, mount, cgroup, user namespaces; overlay over the sealed tree; seccomp; a cgroup per pod and per app (no limit asked)`, spawner: host, job: () => ({ argv: wardArgv, env: userEnv }), samples: [] },
       { name: 'ward run, measured', note: 'the same through a second private helper that measures the pod into the NV index of a swtpm on loopback before it launches it (helper policy tpm.require)', spawner: host, job: () => ({ argv: wardTpmArgv, env: userEnvTpm }), samples: [] },
     ];
     const crun = contenders.find((c) => c.name === 'crun run')!;

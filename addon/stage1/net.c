@@ -5,13 +5,16 @@
  * /etc/hosts and /etc/resolv.conf in place. S reads the helper's answer on the sync fd and passes
  * a go to pod init through a pipe; pod init waits for it before it sets up the root or forks.
  *
- * cgroups: the helper placed S in the pod's supervisor leaf before sending the spec, so S, pod
- * init and everything they fork start there, and S's cgroup namespace is rooted at that leaf.
- * Each app's first process moves itself into its app leaf by writing "0" to the leaf's
- * cgroup.procs through an fd the helper (root) opened: the kernel checks the opener's
- * credentials, and no file of the hierarchy is reachable or writable from inside the pod. The
- * app then unshares a cgroup namespace of its own, so its view (/proc/self/cgroup, a cgroup2
- * mount) is rooted at its leaf and names nothing above it. */
+ * cgroups: S moves itself into the pod's supervisor leaf before it forks anything, so pod init
+ * and everything they fork start there, and S's cgroup namespace is rooted at that leaf. Each
+ * app's first process moves itself into its app leaf. Both write "0" to the leaf's join file
+ * through an fd the helper (root) opened: the kernel checks the opener's credentials, and no
+ * file of the hierarchy is reachable or writable from inside the pod. On v1 the join file is
+ * `tasks`, which moves only the writer, so it is written only while the writer is single-
+ * threaded (stage1 never makes threads); a thread moving itself skips the kernel's global
+ * threadgroup lock and its RCU grace period. The app then unshares a cgroup namespace of its
+ * own, so its view (/proc/self/cgroup, a cgroup2 mount) is rooted at its leaf and names
+ * nothing above it. */
 #include "net.h"
 
 #include <errno.h>
@@ -70,44 +73,59 @@ void net_await_go(const struct spec *s, int go[2]) {
   close(go[0]);
 }
 
-int cgroup_check_fds(const struct spec *s, char *err, size_t errlen) {
-  for (size_t k = 0; k < s->napps; k++) {
-    for (size_t i = 0; i < s->apps[k].ncgroup_fds; i++) {
-      int fd = s->apps[k].cgroup_fds[i];
-      struct stat st;
-      struct statfs sfs;
-      int fl = fcntl(fd, F_GETFL);
-      if (fl < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
-        snprintf(err, errlen, "cgroup fd %d is not open", fd);
-        return -1;
-      }
-      if (!S_ISREG(st.st_mode) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) || (fl & O_ACCMODE) != O_WRONLY) {
-        snprintf(err, errlen, "cgroup fd %d is not a cgroup.procs file opened for writing", fd);
-        return -1;
-      }
-      if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        snprintf(err, errlen, "marking cgroup fd %d close-on-exec", fd);
-        return -1;
-      }
+static int check_fds(const int *fds, size_t n, char *err, size_t errlen) {
+  for (size_t i = 0; i < n; i++) {
+    int fd = fds[i];
+    struct stat st;
+    struct statfs sfs;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
+      snprintf(err, errlen, "cgroup fd %d is not open", fd);
+      return -1;
+    }
+    if (!S_ISREG(st.st_mode) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) || (fl & O_ACCMODE) != O_WRONLY) {
+      snprintf(err, errlen, "cgroup fd %d is not a cgroup file opened for writing", fd);
+      return -1;
+    }
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+      snprintf(err, errlen, "marking cgroup fd %d close-on-exec", fd);
+      return -1;
     }
   }
   return 0;
 }
 
-int cgroup_join(const struct app_spec *s, const char **what) {
-  for (size_t i = 0; i < s->ncgroup_fds; i++) {
+int cgroup_check_fds(const struct spec *s, char *err, size_t errlen) {
+  if (check_fds(s->cgroup_fds, s->ncgroup_fds, err, errlen) < 0) return -1;
+  for (size_t k = 0; k < s->napps; k++)
+    if (check_fds(s->apps[k].cgroup_fds, s->apps[k].ncgroup_fds, err, errlen) < 0) return -1;
+  return 0;
+}
+
+/* Writes "0" to each fd (the calling thread joins that leaf) and closes it. */
+static int join_fds(const int *fds, size_t n, const char **what) {
+  for (size_t i = 0; i < n; i++) {
     ssize_t w;
-    do w = write(s->cgroup_fds[i], "0", 1);
+    do w = write(fds[i], "0", 1);
     while (w < 0 && errno == EINTR);
     if (w != 1) {
-      *what = "joining the app's cgroup";
+      *what = "joining a cgroup";
       return -1;
     }
-    if (close(s->cgroup_fds[i]) < 0) {
+    if (close(fds[i]) < 0) {
       *what = "closing a cgroup fd";
       return -1;
     }
   }
+  return 0;
+}
+
+int cgroup_join_pod(const struct spec *s, const char **what) {
+  return join_fds(s->cgroup_fds, s->ncgroup_fds, what);
+}
+
+int cgroup_join(const struct app_spec *s, const char **what) {
+  if (join_fds(s->cgroup_fds, s->ncgroup_fds, what) < 0) return -1;
   if (s->ncgroup_fds > 0 && unshare(CLONE_NEWCGROUP) < 0) {
     *what = "unsharing the app's cgroup namespace";
     return -1;

@@ -122,14 +122,16 @@ static int parse_mount(const struct spec *s, struct app_spec *a, const char *v) 
   return 0;
 }
 
-/* A cgroup fd in range and not given before, in this app or another. */
-static int parse_cgroup_fd(const struct spec *s, struct app_spec *a, const char *v) {
+/* A cgroup fd in range and not given before, by the pod or any app; added to fds/n. */
+static int parse_cgroup_fd(const struct spec *s, int *fds, size_t *n_fds, const char *v) {
   unsigned long n = 0;
-  if (a->ncgroup_fds >= SPEC_MAX_CGROUP_FDS || parse_id(v, SPEC_LAST_CGROUP_FD, &n) || n < SPEC_FIRST_CGROUP_FD) return -1;
+  if (*n_fds >= SPEC_MAX_CGROUP_FDS || parse_id(v, SPEC_LAST_CGROUP_FD, &n) || n < SPEC_FIRST_CGROUP_FD) return -1;
+  for (size_t j = 0; j < s->ncgroup_fds; j++)
+    if (s->cgroup_fds[j] == (int)n) return -1;
   for (size_t k = 0; k < s->napps; k++)
     for (size_t j = 0; j < s->apps[k].ncgroup_fds; j++)
       if (s->apps[k].cgroup_fds[j] == (int)n) return -1;
-  a->cgroup_fds[a->ncgroup_fds++] = (int)n;
+  fds[(*n_fds)++] = (int)n;
   return 0;
 }
 
@@ -176,7 +178,7 @@ static int app_key(struct spec *s, struct app_spec *a, const char *key, const ch
   } else if (strcmp(key, "mount") == 0) {
     *bad = s->enter || parse_mount(s, a, val);
   } else if (strcmp(key, "cgroup_fd") == 0) {
-    *bad = s->enter || parse_cgroup_fd(s, a, val);
+    *bad = s->enter || parse_cgroup_fd(s, a->cgroup_fds, &a->ncgroup_fds, val);
   } else
     return 1;
   return 0;
@@ -255,6 +257,8 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
     } else if (strcmp(key, "net_host") == 0) {
       bad = parse_id(val, 1, &n);
       s->net_host = (int)n;
+    } else if (strcmp(key, "cgroup_fd") == 0) {
+      bad = parse_cgroup_fd(s, s->cgroup_fds, &s->ncgroup_fds, val);
     } else {
       snprintf(err, errlen, "launch spec has unknown key '%.32s'", key);
       return -1;
@@ -275,6 +279,10 @@ int spec_parse(struct spec *s, char *buf, size_t len, char *err, size_t errlen) 
                                                     : NULL;
   if (missing) {
     snprintf(err, errlen, "launch spec lacks '%s'", missing);
+    return -1;
+  }
+  if (s->ncgroup_fds > 0 && !s->state_fds && !s->enter) {
+    snprintf(err, errlen, "launch spec has cgroup fds without state fds before them");
     return -1;
   }
   if (s->enter && s->napps != 1) {

@@ -11,7 +11,7 @@
  * app and names it (an appc ACName: [a-z0-9-], at most 64 bytes, unique in the pod); the keys
  * after it, up to the next "app", are that app's: lower, upper, work, cwd, uid, gid, arg*, env*,
  * cap*, seccomp, readonly_rootfs, pre_start*, post_stop*, group*, mount*, cgroup_fd* (* may repeat).
- * Pod-level keys also: volume*, net_wait, net_host (see struct spec).
+ * Pod-level keys also: volume*, net_wait, net_host, cgroup_fd* (see struct spec).
  *
  * seccomp: the byte length of the app's BPF program (raw struct sock_filter array, a multiple of
  * 8, at most SPEC_MAX_BPF_BYTES), 0 for none. The programs follow each other on fd 4 in the order
@@ -89,9 +89,9 @@ struct app_spec {
   size_t ngroups;
   struct spec_mount mounts[SPEC_MAX_VOLUMES]; /* key mount* */
   size_t nmounts;
-  /* cgroup_fd N (repeatable): the app's cgroup, as fd N open for writing on its leaf's
-   * cgroup.procs (one per hierarchy). The app's first process writes "0" to each before it
-   * execs (net.c); S and pod init close their copies once the apps are forked. */
+  /* cgroup_fd N (repeatable): the app's cgroup, as fd N open for writing on its leaf's join
+   * file (v1 tasks, v2 cgroup.procs; one per hierarchy). The app's first process writes "0" to
+   * each before it execs (net.c); S and pod init close their copies once the apps are forked. */
   int cgroup_fds[SPEC_MAX_CGROUP_FDS];
   size_t ncgroup_fds;
 };
@@ -123,6 +123,10 @@ struct spec {
   int net_wait;
   /* net_host 1: --net=host, no network namespace of the pod's own (the helper checked policy). */
   int net_host;
+  /* Pod-level cgroup_fd N (repeatable, first of the cgroup fds): the leaf stage1 itself joins
+   * before it forks anything (the pod's supervisor leaf; for enter, the entered app's leaf). */
+  int cgroup_fds[SPEC_MAX_CGROUP_FDS];
+  size_t ncgroup_fds;
   /* SELinux (both optional; absent: nothing is labelled and attr/exec is never written). */
   const char *selinux_label;       /* the apps' process label, staged in attr/exec */
   const char *selinux_mount_label; /* context= for the pod root, overlays and every runtime mount */

@@ -956,6 +956,8 @@ int main(void) {
   {
     char err[200];
     if (cgroup_check_fds(&spec, err, sizeof(err)) < 0) die_plain("%s", err);
+    const char *step = NULL;
+    if (cgroup_join_pod(&spec, &step) < 0) die("%s", step);
   }
   read_bpf();
   if (spec.enter) enter_pod();

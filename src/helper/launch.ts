@@ -32,7 +32,7 @@ export interface LaunchApp {
   groups?: number[];
   /** Volumes of the pod mounted into it. */
   mounts?: { volume: string; readOnly: boolean; path: string }[];
-  /** Its leaf's cgroup.procs, one fd per hierarchy, opened by the helper (net.c): passed from fd 16 on. */
+  /** Its leaf's join files, one fd per hierarchy, opened by the helper (net.c): after the pod's, from fd 16 on. */
   cgroupFds?: number[];
 }
 
@@ -69,6 +69,8 @@ export interface LaunchSpec {
   netWait?: boolean;
   /** --net=host: the pod keeps the host's network namespace (policy-gated by the helper). */
   netHost?: boolean;
+  /** The supervisor leaf's join files, one fd per hierarchy: stage1 joins them before anything else (fd 16 on). */
+  cgroupFds?: number[];
   /** Test hooks, understood only by ward-stage1-test (see addon/stage1/spec.h). */
   testProcDir?: string;
   testAttrFile?: string;
@@ -96,14 +98,19 @@ function appKeys(a: Omit<LaunchApp, 'lower' | 'upper' | 'work'> & Partial<Pick<L
   ];
 }
 
-/** The fd each app's first cgroup fd lands on: they follow each other from fd 16. */
-function cgroupFdBases(apps: readonly LaunchApp[]): number[] {
-  let next = FIRST_CGROUP_FD;
+/** The fd each app's first cgroup fd lands on: they follow the pod's own from fd 16. */
+function cgroupFdBases(pod: readonly number[], apps: readonly LaunchApp[]): number[] {
+  let next = FIRST_CGROUP_FD + pod.length;
   return apps.map((a) => {
     const base = next;
     next += a.cgroupFds?.length ?? 0;
     return base;
   });
+}
+
+/** The pod-level cgroup_fd keys: the fds stage1 itself joins, first of the cgroup fds. */
+function podCgroupKeys(fds: readonly number[] | undefined): Kv[] {
+  return (fds ?? []).map((_, i): Kv => ['cgroup_fd', String(FIRST_CGROUP_FD + i)]);
 }
 
 export function encodeSpec(s: LaunchSpec): Buffer {
@@ -119,7 +126,8 @@ export function encodeSpec(s: LaunchSpec): Buffer {
     ...opt('selinux_mount_label', s.selinuxMountLabel),
     ...opt('test_proc_dir', s.testProcDir),
     ...opt('test_attr_file', s.testAttrFile),
-    ...s.apps.flatMap((a, i) => appKeys(a, cgroupFdBases(s.apps)[i])),
+    ...podCgroupKeys(s.cgroupFds),
+    ...s.apps.flatMap((a, i) => appKeys(a, cgroupFdBases(s.cgroupFds ?? [], s.apps)[i])),
   ];
   return encodeKv(kv);
 }
@@ -144,12 +152,15 @@ export interface EnterSpec {
   selinuxLabel?: string;
   /** A pidfd of the pod's init, checked against its start time: stage1's fd 5. */
   pidfd: number;
+  /** The app leaf's join files (absent or empty: the pod has no cgroups), joined before stage1 forks (fd 16 on). */
+  cgroupFds?: number[];
 }
 
 export function encodeEnterSpec(s: EnterSpec): Buffer {
   return encodeKv([
     ['enter', '1'], ['uuid', s.uuid], ['enter_app', String(s.appIndex)],
     ...opt('selinux_label', s.selinuxLabel),
+    ...podCgroupKeys(s.cgroupFds),
     ...appKeys({ name: s.app, cwd: s.cwd, uid: s.uid, gid: s.gid, args: s.args, env: s.env, caps: s.caps, seccompBytes: s.seccompBytes, ...(s.groups ? { groups: s.groups } : {}) }),
   ]);
 }
@@ -177,49 +188,39 @@ export interface PodHandle {
   go(ok: boolean): void;
 }
 
-export interface LaunchHooks {
-  /** Called with stage1's pid before it is sent its spec (so before it forks anything): cgroup placement. */
-  placed?: (pid: number) => void;
-}
-
 export class LaunchError extends Error {}
 
-export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }, hooks: LaunchHooks = {}): PodHandle {
-  const vols = spec.volumes ?? [];
-  const cgroups = spec.apps.flatMap((a) => a.cgroupFds ?? []);
+/** stage1's fds from 4 on: BPF, then two fds (state, or enter's pidfd and a gap), volumes from 7, cgroup fds from 16 (addon/stage1/spec.h); gaps stay closed. */
+function extraFds(bpf: number | null, pair: [number, number | 'ignore'] | null, vols: readonly number[], cgroups: readonly number[]): (number | 'ignore')[] {
   if (vols.length > FIRST_CGROUP_FD - VOLUME_FD_BASE) throw new Error('too many volume fds');
   if (FIRST_CGROUP_FD + cgroups.length > MAX_FDS) throw new Error('too many cgroup fds');
-  // fd 4 BPF, 5-6 state, 7.. volumes, 16.. every app's cgroup fds in app order (addon/stage1/spec.h); gaps stay closed.
-  const extra: (number | 'ignore')[] = [spec.seccompFd ?? 'ignore'];
-  if (spec.stateFds) extra.push(spec.stateFds.lock, spec.stateFds.status);
+  const extra: (number | 'ignore')[] = [bpf ?? 'ignore'];
+  if (pair) extra.push(...pair);
   else if (vols.length > 0 || cgroups.length > 0) extra.push('ignore', 'ignore');
-  extra.push(...vols.map((v) => v.fd));
+  extra.push(...vols);
   if (cgroups.length > 0) {
     while (extra.length + 4 < FIRST_CGROUP_FD) extra.push('ignore');
     extra.push(...cgroups);
   }
-  return spawnStage1(stage1Fd, encodeSpec(spec), extra, stdio, ids, hooks);
+  return extra;
 }
 
-export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number], hooks: LaunchHooks = {}): PodHandle {
-  return spawnStage1(stage1Fd, encodeEnterSpec(spec), [spec.seccompFd ?? 'ignore', spec.pidfd], stdio, null, hooks);
+export function launch(stage1Fd: number, spec: LaunchSpec, stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange }): PodHandle {
+  const cgroups = [...(spec.cgroupFds ?? []), ...spec.apps.flatMap((a) => a.cgroupFds ?? [])];
+  const state: [number, number] | null = spec.stateFds ? [spec.stateFds.lock, spec.stateFds.status] : null;
+  return spawnStage1(stage1Fd, encodeSpec(spec), extraFds(spec.seccompFd, state, (spec.volumes ?? []).map((v) => v.fd), cgroups), stdio, ids);
 }
 
-function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null, hooks: LaunchHooks = {}): PodHandle {
+export function launchEnter(stage1Fd: number, spec: EnterSpec, stdio: [number, number, number]): PodHandle {
+  // fd 5 the pod init's pidfd; fd 6 stays closed (enter has no status file of its own).
+  return spawnStage1(stage1Fd, encodeEnterSpec(spec), extraFds(spec.seccompFd, [spec.pidfd, 'ignore'], [], spec.cgroupFds ?? []), stdio, null);
+}
+
+function spawnStage1(stage1Fd: number, encoded: Buffer, extraFds: (number | 'ignore')[], stdio: [number, number, number], ids: { uid: SubIdRange; gid: SubIdRange } | null): PodHandle {
   // posix_spawn, not child_process: node would fork the whole helper (addon/src/spawn.cc).
   const spawned = addon().spawnMemfd(stage1Fd, 'ward-stage1', [stdio[0], stdio[1], stdio[2], -1, ...extraFds.map((f) => (f === 'ignore' ? -1 : f))]);
   const child = new Stage1Process(spawned.pid, spawned.pidfd);
   const sync = new Socket({ fd: spawned.sync, readable: true, writable: true });
-  if (hooks.placed) {
-    try {
-      hooks.placed(child.pid);
-    } catch (e) {
-      // Nothing was forked yet (stage1 waits for its spec): killing it ends everything.
-      child.kill('SIGKILL');
-      sync.destroy();
-      throw e;
-    }
-  }
   let resolveInit!: (pid: number) => void;
   const initPid = new Promise<number>((res) => (resolveInit = res));
   const stage1 = processRef(child.pid);

@@ -33,8 +33,8 @@ const USAGE = `usage: ward-helper [--socket PATH] [--state-dir DIR] [--policy FI
   --default-net NAME   the network of a pod run without --net, where policy grants it (default
                        "default"; none: pods get a network only when they ask)
   --cgroup-parent P    where pods' cgroups go in each hierarchy (default ward)
-  --pids-max N         the pids limit of every pod (default 0: none; a pod gets cgroups only
-                       when it has a limit: this one, or its apps' --memory and --cpu)
+  --pids-max N         the pids limit of every pod (default 0: none; every pod gets a cgroup
+                       and one per app either way)
   --mds-socket PATH    the metadata service's registration socket (default /run/ward/metadata-svc.sock)
   --mds-port N         the metadata service's port as pods reach it (default 18112)
 test-only (they run ward-stage1-test, a launcher built with test hooks; never use them in production):

@@ -83,17 +83,19 @@ describe('pod cgroups on this host', () => {
   });
 
   test('a process without privilege joins its leaf by writing 0 to the fds the helper opened; it cannot open them itself', async () => {
+    // v1: tasks, where a single-threaded process moving itself skips the global threadgroup lock.
+    const joinFile = layout.kind === 'v1' ? 'tasks' : 'cgroup.procs';
     const uuid = crypto.randomUUID();
     const cg = PodCgroups.create(layout, parent, uuid, {}, [{ name: 'app', limits: {} }]);
     made.push(cg);
-    const fds = cg.openProcs('app-app');
+    const fds = cg.openJoin('app-app');
     try {
       const joins = fds.map((_, i) => `echo 0 >&${i + 3}`).join(' && ');
-      const r = await runUnprivileged(`${joins} && cat /proc/self/cgroup && (echo 0 > ${dirOf(cg, 'pids', 'supervisor')}/cgroup.procs) 2>/dev/null || echo refused`, fds);
+      const r = await runUnprivileged(`${joins} && cat /proc/self/cgroup && (echo 0 > ${dirOf(cg, 'pids', 'supervisor')}/cgroup.procs || echo 0 > ${dirOf(cg, 'pids', 'supervisor')}/${joinFile}) 2>/dev/null || echo refused`, fds);
       assert.equal(r.code, 0, r.err);
       assert.match(r.out, new RegExp(`pids:/${parent}/${uuid}/app-app\\n`), r.out);
       assert.match(r.out, new RegExp(`memory:/${parent}/${uuid}/app-app\\n`));
-      assert.match(r.out, /refused\n$/, 'opening cgroup.procs by path is refused to the unprivileged user');
+      assert.match(r.out, /refused\n$/, 'opening cgroup.procs or tasks by path is refused to the unprivileged user');
     } finally {
       fds.forEach((fd) => fs.closeSync(fd));
     }
@@ -103,7 +105,7 @@ describe('pod cgroups on this host', () => {
     const uuid = crypto.randomUUID();
     const cg = PodCgroups.create(layout, parent, uuid, {}, [{ name: 'hog', limits: { memoryBytes: 32 << 20 } }]);
     made.push(cg);
-    const fds = cg.openProcs('app-hog');
+    const fds = cg.openJoin('app-hog');
     try {
       const joins = fds.map((_, i) => `echo 0 >&${i + 3}`).join('; ');
       // dd allocates its block (256 MiB) and fills it from /dev/zero.
@@ -120,7 +122,7 @@ describe('pod cgroups on this host', () => {
     const uuid = crypto.randomUUID();
     const cg = PodCgroups.create(layout, parent, uuid, {}, [{ name: 'forks', limits: { pids: 4 } }]);
     made.push(cg);
-    const fds = cg.openProcs('app-forks');
+    const fds = cg.openJoin('app-forks');
     try {
       const joins = fds.map((_, i) => `echo 0 >&${i + 3}`).join('; ');
       const r = await runUnprivileged(`${joins}; for i in 1 2 3 4 5 6 7 8; do sleep 2 & done 2>/dev/null; cat ${dirOf(cg, 'pids', 'app-forks')}/pids.current; wait`, fds);

@@ -92,7 +92,13 @@ describe('pods in cgroups', () => {
     const r = await ward(['enter', uuid, '/bin/cat', '/tmp/cg']);
     assert.equal(r.code, 0, r.stderr);
     for (const line of r.stdout.trim().split('\n')) assert.match(line, /:\/$/, `no path above the app's leaf: ${line}`);
-    // The cgroup.procs fds stage1 was given are closed before the app runs: only stdio (and ls's own dir fd).
+    // An entered command joins the app's leaf too (it counts against the app's limits): seen
+    // from the pod's cgroup namespace, rooted at the supervisor leaf, it is the app leaf beside it.
+    const entered = await ward(['enter', uuid, '/bin/cat', '/proc/self/cgroup']);
+    assert.equal(entered.code, 0, entered.stderr);
+    assert.match(entered.stdout, /^\d+:memory:\/\.\.\/app-busybox$/m, entered.stdout);
+    assert.match(entered.stdout, /^\d+:pids:\/\.\.\/app-busybox$/m, entered.stdout);
+    // The cgroup fds stage1 was given are closed before the app runs: only stdio (and ls's own dir fd).
     const fds = await ward(['enter', uuid, '/bin/cat', '/tmp/fds']);
     assert.equal(fds.stdout, '0\n1\n2\n3\n');
     // The cgroup files are the host's root's: nothing in the pod can move itself out.

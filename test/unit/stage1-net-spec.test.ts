@@ -1,6 +1,6 @@
 // ward-stage1's network and cgroup keys (addon/stage1/net.c): encoded by the helper only when
-// set, parsed strictly, and the cgroup fds checked to be cgroup.procs files opened for writing
-// before anything is done. stage1 is run directly here with specs it must refuse.
+// set, parsed strictly, and the cgroup fds (the pod's own, then each app's) checked to be cgroup
+// files opened for writing before anything is done. stage1 is run directly here with specs it must refuse.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -54,6 +54,9 @@ test('net_wait, net_host and cgroup_fd are sent only when set; cgroup fds count 
   assert.match(body, /net_wait\u00001\u0000net_host\u00001\u0000/);
   // Each app's own, in its section; the second app's follow the first's.
   assert.match(body, /app\u0000a\u0000.*cgroup_fd\u000016\u0000cgroup_fd\u000017\u0000cgroup_fd\u000018\u0000app\u0000b\u0000.*cgroup_fd\u000019\u0000cgroup_fd\u000020\u0000cgroup_fd\u000021\u0000$/s);
+  // The pod's own (the supervisor leaf stage1 joins) come first, before any app section, and the apps' follow them.
+  const p = encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [30, 31], apps: [{ ...APP, cgroupFds: [40] }] }).subarray(4).toString('utf8');
+  assert.match(p, /cgroup_fd\u000016\u0000cgroup_fd\u000017\u0000app\u0000a\u0000.*cgroup_fd\u000018\u0000$/s);
 });
 
 test('stage1 refuses cgroup fds out of range, twice, or without the state fds before them', async () => {
@@ -67,21 +70,32 @@ test('stage1 refuses cgroup fds out of range, twice, or without the state fds be
   }
   const twice = await feed(raw([...base, ['cgroup_fd', '16'], ['cgroup_fd', '16']]));
   assert.match(twice.lines, /^E launch spec key 'cgroup_fd' is repeated/);
+  // The pod's and an app's may not name the same fd either.
+  const shared = await feed(raw([...pod, ['state_fds', '1'], ['cgroup_fd', '16'], ...app, ['cgroup_fd', '16']]));
+  assert.match(shared.lines, /^E launch spec key 'cgroup_fd' is repeated/);
+  for (const fd of ['15', '64']) {
+    const r = await feed(raw([...pod, ['state_fds', '1'], ['cgroup_fd', fd], ...app]));
+    assert.match(r.lines, /^E launch spec key 'cgroup_fd' is repeated, malformed or out of range\n$/, `pod-level ${fd}`);
+  }
   const noState = await feed(raw([...pod, ...app, ['cgroup_fd', '16']]));
   assert.match(noState.lines, /^E launch spec has cgroup fds without state fds before them\n$/);
+  const podNoState = await feed(raw([...pod, ['cgroup_fd', '16'], ...app]));
+  assert.match(podNoState.lines, /^E launch spec has cgroup fds without state fds before them\n$/);
   const enter = await feed(raw([['enter', '1'], ['uuid', 'u'], ['net_wait', '1'], ['app', 'a'], ['cwd', '/'], ['uid', '0'], ['gid', '0'], ['arg', '/bin/true']]));
   assert.match(enter.lines, /^E launch spec for enter names a pod to make\n$/);
 });
 
-test('stage1 refuses a cgroup fd that is not a cgroup.procs file opened for writing', async () => {
+test('stage1 refuses a cgroup fd (the pod\'s or an app\'s) that is not a cgroup file opened for writing', async () => {
   const devnull = fs.openSync('/dev/null', 'w');
   const file = fs.openSync(path.join(os.tmpdir(), `ward-not-cgroup-${process.pid}`), 'w');
   const ro = fs.openSync(fs.readdirSync('/sys/fs/cgroup').includes('cgroup.procs') ? '/sys/fs/cgroup/cgroup.procs' : '/sys/fs/cgroup/memory/cgroup.procs', 'r');
   try {
     for (const fd of [devnull, file, ro]) {
-      const r = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, apps: [{ ...APP, cgroupFds: [fd] }] }), fd);
-      assert.equal(r.code, 254);
-      assert.match(r.lines, /^E cgroup fd 16 is not a cgroup\.procs file opened for writing\n$/);
+      for (const spec of [{ ...BASE, stateFds: { lock: 5, status: 6 }, apps: [{ ...APP, cgroupFds: [fd] }] }, { ...BASE, stateFds: { lock: 5, status: 6 }, cgroupFds: [fd] }]) {
+        const r = await feed(encodeSpec(spec), fd);
+        assert.equal(r.code, 254);
+        assert.match(r.lines, /^E cgroup fd 16 is not a cgroup file opened for writing\n$/);
+      }
     }
     const missing = await feed(encodeSpec({ ...BASE, stateFds: { lock: 5, status: 6 }, apps: [{ ...APP, cgroupFds: [devnull] }] }));
     assert.match(missing.lines, /^E cgroup fd 16 is not open\n$/);

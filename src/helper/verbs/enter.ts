@@ -11,7 +11,7 @@ import { appCaps, grantedAtStart } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { HelperError } from '../errors';
 import { launchEnter, LaunchError, type PodHandle } from '../launch';
-import { placeEntered } from './run-cgroups';
+import { openEnteredJoin } from './run-cgroups';
 import { readStatus, startTimeOf } from '../pod-store';
 import { seccompInput } from '../seccomp-input';
 import { measurePodAction } from '../tpm/pod-event';
@@ -54,7 +54,9 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
     const caps = appCaps(app.spec, granted);
     const profile = appSeccomp(helper.opts.state.root, helper.opts.seccomp, app.spec.seccomp, granted);
     const bpf = seccompInput(found.dir, [profile.bpfPath]);
+    let cgroupFds: number[] = [];
     try {
+      cgroupFds = openEnteredJoin(helper.opts.cgroups, rec.uuid, app.name);
       pod = launchEnter(helper.opts.stage1Fd, {
         uuid: rec.uuid,
         app: app.name,
@@ -70,8 +72,10 @@ export async function enter(ctx: RunContext, req: EnterRequest, stdio: [number, 
         seccompBytes: bpf.bytes[0]!,
         ...(rec.selinux?.process ? { selinuxLabel: rec.selinux.process } : {}),
         pidfd,
-      }, stdio, { placed: (pid) => placeEntered(helper.opts.cgroups, rec.uuid, app.name, pid) });
+        cgroupFds,
+      }, stdio);
     } finally {
+      for (const fd of cgroupFds) fs.closeSync(fd);
       if (bpf.fd !== null) fs.closeSync(bpf.fd);
       fs.closeSync(pidfd);
       pidfd = -1;

@@ -1,8 +1,8 @@
-// The run verb's cgroup step: the pod's cgroups are made before stage1 is spawned (pod limits:
-// the helper's pids limit; app limits: the app's memory and cpu isolators), stage1 is placed in
-// the supervisor leaf before it forks anything, and the app's first process joins its leaf
-// through fds opened here (addon/stage1/net.c). At the pod's end, stop, rm and gc the cgroups
-// go, after the OOM kills they counted are kept in the pod's dir for status.
+// The run verb's cgroup step: every pod's cgroups are made before stage1 is spawned (pod limits:
+// the helper's pids limit; app limits: the app's memory and cpu isolators). stage1 joins the
+// supervisor leaf before it forks anything, and each app's first process its leaf, through fds
+// opened here (addon/stage1/net.c). At the pod's end, stop, rm and gc the cgroups go, after the
+// OOM kills they counted are kept in the pod's dir for status.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { PodRecord } from '../../schema/pod';
@@ -24,22 +24,15 @@ function appLeaf(name: string): Leaf {
   return `app-${name}`;
 }
 
-/**
- * Whether the pod gets cgroups: when it has a limit (an app's isolators, or the helper's pids
- * limit). Placing a process in a cgroup on a v1 hierarchy waits for an RCU grace period
- * (cgroup_threadgroup_rwsem), milliseconds per pod: a pod without limits does not pay for it.
- */
-export function wantsCgroups(setup: CgroupSetup, rec: PodRecord): boolean {
-  return setup.pidsMax !== null || rec.apps.some((a) => a.spec.isolators?.memory !== undefined || a.spec.isolators?.cpu !== undefined);
-}
-
 export interface PodCgroupHandle {
   cg: PodCgroups;
-  /** Each app leaf's cgroup.procs, one per hierarchy, in the apps' order, for stage1's fds 16+. Close after the launch. */
+  /** The supervisor leaf's join files, one per hierarchy: stage1 joins before it forks. */
+  supervisorFds: number[];
+  /** Each app leaf's join files, one per hierarchy, in the apps' order. Close all after the launch. */
   appFds: number[][];
 }
 
-/** Makes the pod's cgroups and opens the app leaf for stage1. Nothing is left on failure. */
+/** Makes the pod's cgroups and opens the leaves' join files for stage1. Nothing is left on failure. */
 export function makePodCgroups(setup: CgroupSetup, uuid: string, rec: PodRecord): PodCgroupHandle {
   const apps = rec.apps.map((a) => ({ name: a.name, limits: { memoryBytes: a.spec.isolators?.memory, cpuMillis: a.spec.isolators?.cpu } }));
   let cg: PodCgroups;
@@ -48,33 +41,29 @@ export function makePodCgroups(setup: CgroupSetup, uuid: string, rec: PodRecord)
   } catch (e) {
     throw new HelperError('ELAUNCH', `${(e as Error).message}; check the helper's --cgroup-parent and the host's cgroup controllers`);
   }
-  const appFds: number[][] = [];
+  const opened: number[][] = [];
   try {
-    for (const a of rec.apps) appFds.push(cg.openProcs(appLeaf(a.name)));
-    return { cg, appFds };
+    for (const leaf of ['supervisor' as const, ...rec.apps.map((a) => appLeaf(a.name))]) opened.push(cg.openJoin(leaf));
+    return { cg, supervisorFds: opened[0]!, appFds: opened.slice(1) };
   } catch (e) {
-    for (const fd of appFds.flat()) fs.closeSync(fd);
+    for (const fd of opened.flat()) fs.closeSync(fd);
     void cg.remove();
     throw new HelperError('ELAUNCH', `cannot open the cgroup of pod ${uuid}'s app: ${(e as Error).message}`);
   }
 }
 
-/** stage1 into the supervisor leaf, before it is sent its spec (launch's placed hook). */
-export function placeSupervisor(h: PodCgroupHandle, pid: number): void {
-  h.cg.addPid('supervisor', pid);
-}
-
 /**
- * ward enter: the entering stage1 into the app's leaf before it forks, so the command counts
- * against the pod's limits as the app does. A pod made before cgroups has none: nothing to join.
+ * ward enter: the app leaf's join files for the entering stage1, which joins before it forks, so
+ * the command counts against the pod's limits as the app does. A pod made before cgroups has
+ * none: nothing to join (an empty list).
  */
-export function placeEntered(setup: CgroupSetup, uuid: string, app: string, pid: number): void {
+export function openEnteredJoin(setup: CgroupSetup, uuid: string, app: string): number[] {
   const cg = PodCgroups.of(setup.layout, setup.parent, uuid);
-  if (!cg.leaves.includes(appLeaf(app))) return;
+  if (!cg.leaves.includes(appLeaf(app))) return [];
   try {
-    cg.addPid(appLeaf(app), pid);
+    return cg.openJoin(appLeaf(app));
   } catch (e) {
-    throw new HelperError('ELAUNCH', `cannot place the entered command in pod ${uuid}'s cgroup: ${(e as Error).message}`);
+    throw new HelperError('ELAUNCH', `cannot open pod ${uuid}'s cgroup for the entered command: ${(e as Error).message}`);
   }
 }
 

@@ -26,7 +26,7 @@ import { appCaps } from '../app-caps';
 import { appSeccomp } from '../app-seccomp';
 import { checkPodVolumes, describeVolumes, manifestVolumes, openPodVolumes, type PodVolumes } from './run-volumes';
 import { netWaits, planPodNetwork, podNetworks, startPodNetwork } from './run-net';
-import { makePodCgroups, placeSupervisor, wantsCgroups, type PodCgroupHandle } from './run-cgroups';
+import { makePodCgroups, type PodCgroupHandle } from './run-cgroups';
 import { tearDownPod } from './run-teardown';
 import { DEFAULT_MDS_CONFIG, planPodMds, registerAttachedPod } from './run-mds';
 
@@ -240,7 +240,8 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
     const caps = rec.apps.map((a) => appCaps(a.spec, ctx.grants));
     const profiles = rec.apps.map((a) => appSeccomp(helper.opts.state.root, helper.opts.seccomp, a.spec.seccomp, ctx.grants));
     const bpf = seccompInput(dir, profiles.map((p) => p.bpfPath));
-    if (wantsCgroups(helper.opts.cgroups, rec)) cgroups = makePodCgroups(helper.opts.cgroups, uuid, rec);
+    const cg = makePodCgroups(helper.opts.cgroups, uuid, rec);
+    cgroups = cg;
     crashPoint('cgroups-made');
     const netWait = netWaits(rec.network);
     // --mds-register: the URL is fixed before launch, the registration follows the network's attach.
@@ -258,6 +259,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
         stateFds: { lock: lockFd, status: statusFd },
         ...(netWait ? { netWait } : {}),
         ...(rec.network?.net.mode === 'host' ? { netHost: true } : {}),
+        cgroupFds: cg.supervisorFds,
         ...sel.launch,
         ...vols.launch,
         apps: rec.apps.map((app, i) => ({
@@ -272,7 +274,7 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
           seccompBytes: bpf.bytes[i]!,
           ...(app.spec.supplementaryGids?.length ? { groups: app.spec.supplementaryGids } : {}),
           ...(vols!.mounts[i]!.length ? { mounts: vols!.mounts[i]! } : {}),
-          ...(cgroups ? { cgroupFds: cgroups.appFds[i]! } : {}),
+          cgroupFds: cg.appFds[i]!,
           ...(app.spec.readonlyRootfs ? { readonlyRootfs: true } : {}),
           ...(handler(app.spec, 'pre-start') ? { preStart: handler(app.spec, 'pre-start') } : {}),
           ...(handler(app.spec, 'post-stop') ? { postStop: handler(app.spec, 'post-stop') } : {}),
@@ -280,10 +282,9 @@ export async function runPrepared(ctx: RunContext, uuid: string, detach: boolean
       };
       // Measure, then launch (DESIGN §3.7): when the policy requires it and it fails, this throws.
       measured = await measurePodStart(helper, { uuid, apps: rec.apps, spec, ids });
-      const cg = cgroups;
-      pod = launch(helper.opts.stage1Fd, spec, stdio, ids, cg ? { placed: (pid) => placeSupervisor(cg, pid) } : {});
+      pod = launch(helper.opts.stage1Fd, spec, stdio, ids);
     } finally {
-      for (const fd of cgroups?.appFds.flat() ?? []) fs.closeSync(fd);
+      for (const fd of [...cg.supervisorFds, ...cg.appFds.flat()]) fs.closeSync(fd);
       if (bpf.fd !== null) fs.closeSync(bpf.fd);
       vols.close();
       closeFds(stdio);
