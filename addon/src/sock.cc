@@ -976,6 +976,23 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, sock.release());
 }
 
+// ---- socketPair() ----------------------------------------------------------------------------
+// A connected pair of Unix stream sockets, both close-on-exec: one end to keep, the other to
+// hand to another process (in a frame, or as a child's fd).
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    ThrowErrno(env, errno, "socketpair");
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t{0}, Napi::Number::New(env, sv[0]));
+  out.Set(uint32_t{1}, Napi::Number::New(env, sv[1]));
+  return out;
+}
+
 // ---- close(fd) -------------------------------------------------------------------------------
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -1123,6 +1140,7 @@ void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("watchFd", Napi::Function::New(env, WatchFd, "watchFd", watchCtor));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
   exports.Set("sealedMemfd", Napi::Function::New(env, SealedMemfd, "sealedMemfd"));

@@ -3,6 +3,9 @@
 // is hostile. Modes:
 //   render JOB   apply the layers of JOB (JSON: layers as fds, in order) into fd 3's rootfs/,
 //                answer one JSON line on stdout, then wait for "remove" or "keep" on fd 4;
+//   serve        the same, but started before the caller knows the layers (so node's start-up
+//                overlaps the caller's manifest work): the job comes in frames on fd 5, the
+//                layers' fds with it (see receiveJob); EOF instead of a job ends it, nothing made;
 //   --remove     remove fd 3's rootfs/ (only this namespace can: it belongs to the subordinate range).
 // Layers are hashed as they are read and their digest and size checked before the answer is ok;
 // the tree is never used (sealed) before that answer.
@@ -21,6 +24,8 @@ import { packTree } from './tree-tar';
 import { treeDigest } from './tree-digest';
 
 const TOP = '/proc/self/fd/3';
+/** serve: where the job and the layers' fds come from. */
+const JOB_FD = 5;
 const ROOT = `${TOP}/rootfs`;
 
 export interface RenderJob {
@@ -275,6 +280,27 @@ async function render(job: RenderJob): Promise<RenderAnswer> {
   return { ok: true, entries: ctx.entries, bytes: ctx.bytes, manifest: ctx.manifest?.toString('base64') ?? null, digests, tree };
 }
 
+/**
+ * serve: the job, as the caller sends it when it knows the layers: one frame of JSON (the job
+ * without fds), then one frame per layer carrying that layer's fd (a socket it streams into, or
+ * a blob file). null: the caller closed the socket first (it needed no extractor after all).
+ */
+async function receiveJob(fd: number): Promise<RenderJob | null> {
+  const a = addon();
+  // The caller may still be resolving the image (auth, a slow registry): wait as long as it lives.
+  const head = await a.recvFrame(fd, 1 << 20, 0, 24 * 3600 * 1000);
+  if (head === null) return null;
+  const job = JSON.parse(head.data.toString('utf8')) as RenderJob;
+  if (!Array.isArray(job.layers) || job.layers.length === 0 || job.layers.length > 4096) throw new Error('the job names no layers or too many');
+  for (const layer of job.layers) {
+    const f = await a.recvFrame(fd, 16, 1, 60 * 1000);
+    if (f === null || f.fds.length !== 1) throw new Error('the job\'s layers came without their fds');
+    layer.fd = f.fds[0]!;
+  }
+  a.close(fd);
+  return job;
+}
+
 async function waitForVerdict(): Promise<void> {
   const ctl = fs.createReadStream('', { fd: 4 });
   let text = '';
@@ -316,7 +342,8 @@ async function main(): Promise<void> {
   // Whatever goes wrong, the parent gets one answer, and the tree is removed unless kept.
   process.on('uncaughtException', (e) => report(failure(e)));
   try {
-    const job = JSON.parse(process.argv[3] ?? '') as RenderJob;
+    const job = process.argv[2] === 'serve' ? await receiveJob(JOB_FD) : (JSON.parse(process.argv[3] ?? '') as RenderJob);
+    if (job === null) return; // nothing was asked, nothing was made
     job.limits = { ...DEFAULT_LIMITS, ...job.limits };
     report(await render(job));
   } catch (e) {

@@ -3,6 +3,7 @@
 // there), update (always ask the source), never (the store only).
 import fs from 'node:fs';
 import { WardError } from './errors';
+import type { StartedExtractor } from './render';
 import type { ResolvedImage } from './source';
 import type { ImageRecord, Store } from './store';
 import type { ConfigDirs } from '../trust/dirs';
@@ -93,6 +94,25 @@ export async function fetchImage(store: Store, ref: string, opts: FetchOptions):
  * --insecure-options=image skips the policy and records the image as unverified.
  */
 async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 'oci-archive' | 'docker-archive', opts: FetchOptions): Promise<ImageRecord> {
+  // The extractor starts now, so node's start-up in it overlaps the policy, the manifest and the
+  // config here; it gets no byte before their verdict, and goes unused if no layer needs it.
+  const started = startEarly(store, (await import('./render')).startExtractor);
+  try {
+    return await pullOciWith(store, ref, transport, opts, started);
+  } finally {
+    started?.cancel();
+  }
+}
+
+function startEarly(store: Store, startExtractor: (stagingDir: string) => StartedExtractor): StartedExtractor | undefined {
+  try {
+    return startExtractor(store.stagingDir());
+  } catch {
+    return undefined; // e.g. no subordinate ids: said when (and if) a layer must be rendered
+  }
+}
+
+async function pullOciWith(store: Store, ref: string, transport: 'docker' | 'oci' | 'oci-archive' | 'docker-archive', opts: FetchOptions, started: StartedExtractor | undefined): Promise<ImageRecord> {
   const trust = opts.insecure.has('image') ? null : await import('../trust/verify-image');
   const policy = trust ? (await import('../trust/policy')).loadPolicy(opts.config) : null;
   let signer = trust ? trust.UNVERIFIED : opts.signer;
@@ -123,6 +143,7 @@ async function pullOci(store: Store, ref: string, transport: 'docker' | 'oci' | 
       signer,
       toManifest: (s) => ociToAppc(s.config, { name: s.name, manifestDigest: s.manifestDigest, transport: s.transport, configDigest: s.configDigest }),
       ...(opts.progress ? { progress: opts.progress } : {}),
+      ...(started ? { started } : {}),
     });
     // The reference as the user wrote it finds the image again (--pull-policy=new).
     const withSource = { ...rec, source: ref, ...(policy ? { trustPolicy: policy.digest } : {}) };

@@ -12,6 +12,7 @@ import type { ImageManifest } from '../schema/aci';
 import { splitDigest } from './blobs';
 import type { LayerRef, ResolvedImage } from './source';
 import { treeKey, type ImageRecord, type Store } from './store';
+import type { StartedExtractor } from './render';
 import { ensureTree, layersOf, renderInto } from './tree';
 
 export interface PullProgress {
@@ -22,6 +23,8 @@ export interface PullOptions {
   signer: string;
   toManifest: (src: ResolvedImage) => ImageManifest;
   progress?: PullProgress;
+  /** An extractor started early (fetch.ts): used to render the layers as they download, else cancelled. */
+  started?: StartedExtractor;
 }
 
 function hasPartial(store: Store, layer: LayerRef): boolean {
@@ -69,7 +72,7 @@ async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRec
     feeds.forEach((f) => f.destroy(e as Error));
     checks.forEach((c) => c.reject(e));
   };
-  const rendering = renderInto(store, layers).catch((e: unknown) => {
+  const rendering = renderInto(store, layers, opts.started).catch((e: unknown) => {
     // The extractor refused: stop the download too, its answer is the one to report.
     cause ??= { e };
     current?.destroy();
@@ -117,9 +120,14 @@ async function downloadAndRender(store: Store, src: ResolvedImage, rec: ImageRec
 
 export async function pullResolved(store: Store, src: ResolvedImage, opts: PullOptions): Promise<ImageRecord> {
   const what = (x: string) => `${x} of ${src.name}`;
-  if (!store.blobs.has(src.manifestDigest)) await store.blobs.write(Readable.from([src.manifest]), { digest: src.manifestDigest, size: src.manifest.length, what: what('the manifest') });
-  if (!store.blobs.has(src.configDigest)) await store.blobs.write(Readable.from([src.configBytes]), { digest: src.configDigest, size: src.configBytes.length, what: what('the config') });
+  // Converted first: an image whose config does not convert leaves no blob behind.
   const manifest = opts.toManifest(src);
+  // The manifest and config blobs (each an fsync) are written while the layers start to flow.
+  const small = Promise.all([
+    store.blobs.has(src.manifestDigest) ? null : store.blobs.write(Readable.from([src.manifest]), { digest: src.manifestDigest, size: src.manifest.length, what: what('the manifest') }),
+    store.blobs.has(src.configDigest) ? null : store.blobs.write(Readable.from([src.configBytes]), { digest: src.configDigest, size: src.configBytes.length, what: what('the config') }),
+  ]);
+  small.catch(() => undefined);
   const now = new Date().toISOString();
   const existing = store.get(src.manifestDigest);
   const rec: ImageRecord = {
@@ -138,12 +146,15 @@ export async function pullResolved(store: Store, src: ResolvedImage, opts: PullO
   const had = new Set(src.layers.filter((l) => store.blobs.has(l.digest)).map((l) => l.digest));
   try {
     if (store.treeMeta(treeKey(rec.layers)) || src.layers.some((l) => hasPartial(store, l))) {
+      opts.started?.cancel();
       await downloadAll(store, src, opts);
       await ensureTree(store, rec);
     } else {
       await downloadAndRender(store, src, rec, opts);
     }
+    await small;
   } catch (e) {
+    await small.catch(() => undefined);
     // A refused image leaves nothing behind: no layer it brought, no manifest, no config.
     const used = new Set(store.all().flatMap((r) => [...r.layers.map((l) => l.digest), r.configDigest, r.id]));
     for (const d of [...src.layers.map((l) => l.digest), src.manifestDigest, src.configDigest]) {

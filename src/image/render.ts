@@ -88,27 +88,133 @@ export async function removeTree(dir: string, ids: SubRanges = mySubRanges()): P
   }
 }
 
-export async function renderLayers(stagingDir: string, layers: RenderLayer[], limits: Partial<ExtractLimits> = {}): Promise<Rendered> {
+/**
+ * An extractor started before its layers are known (`serve`): node's start-up, tens of
+ * milliseconds, overlaps the caller's own work on the manifest. Hand it to renderLayers, or
+ * cancel it; either way exactly once.
+ */
+const SEND_TIMEOUT_MS = 10_000;
+
+export interface StartedExtractor {
+  stagingDir: string;
+  /** Ends it unused (it exits at EOF on its job socket, having made nothing) and removes the staging dir. */
+  cancel(): void;
+  /** For renderLayers only. */
+  readonly take: () => { child: ChildProcess; chan: number; ids: SubRanges };
+}
+
+export function startExtractor(stagingDir: string): StartedExtractor {
   const ids = mySubRanges();
+  const { addon } = require('../native/addon') as typeof import('../native/addon');
+  const [chan, theirs] = addon().socketPair();
+  let dirFd = -1;
+  let child: ChildProcess;
+  try {
+    dirFd = openStaging(stagingDir);
+    child = spawnInNamespace(ids, ['serve'], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', theirs]);
+  } catch (e) {
+    addon().close(chan);
+    throw e;
+  } finally {
+    addon().close(theirs);
+    if (dirFd >= 0) fs.closeSync(dirFd);
+  }
+  let taken = false;
+  return {
+    stagingDir,
+    cancel() {
+      if (taken) return;
+      taken = true;
+      addon().close(chan);
+      // It exits by itself at the EOF; nothing here waits for that (a refusal is said at once).
+      for (const s of child.stdio) (s as Readable | Writable | null)?.destroy();
+      child.unref();
+      fs.rmSync(stagingDir, { recursive: true, force: true });
+    },
+    take: () => {
+      if (taken) throw new Error('a started extractor is used once');
+      taken = true;
+      return { child, chan, ids };
+    },
+  };
+}
+
+/**
+ * serve: the job (JSON, without fds), then one frame per layer with its fd: the blob file, or for
+ * a streamed layer one end of a new socket pair whose other end is returned to write into.
+ * Every fd of ours is closed here, the job socket too (the extractor then knows it has all).
+ */
+function sendJob(chan: number, job: RenderJob, fds: (number | 'pipe')[]): (Writable | null)[] {
+  const a = (require('../native/addon') as typeof import('../native/addon')).addon();
+  const { Socket } = require('node:net') as typeof import('node:net');
+  const sinks: (Writable | null)[] = [];
+  try {
+    a.sendFrame(chan, Buffer.from(JSON.stringify(job)), [], SEND_TIMEOUT_MS);
+    for (const fd of fds) {
+      if (fd !== 'pipe') {
+        a.sendFrame(chan, Buffer.from('L'), [fd], SEND_TIMEOUT_MS);
+        sinks.push(null);
+        continue;
+      }
+      const [ours, theirs] = a.socketPair();
+      try {
+        a.sendFrame(chan, Buffer.from('L'), [theirs], SEND_TIMEOUT_MS);
+      } catch (e) {
+        a.close(ours);
+        throw e;
+      } finally {
+        a.close(theirs);
+      }
+      sinks.push(new Socket({ fd: ours, readable: false, writable: true }));
+    }
+  } catch (e) {
+    sinks.forEach((w) => w?.destroy());
+    throw e;
+  } finally {
+    fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
+    a.close(chan);
+  }
+  return sinks;
+}
+
+export async function renderLayers(stagingDir: string, layers: RenderLayer[], limits: Partial<ExtractLimits> = {}, started?: StartedExtractor): Promise<Rendered> {
   const fds: (number | 'pipe')[] = [];
   try {
     for (const l of layers) fds.push(l.stream ? 'pipe' : fs.openSync(l.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW));
   } catch (e) {
     fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
+    started?.cancel();
     throw new WardError('EIMAGE', `cannot open a layer to render: ${(e as Error).message}`);
   }
-  const dirFd = openStaging(stagingDir);
   const job: RenderJob = {
     layers: layers.map((l, i) => ({ fd: 5 + i, kind: l.kind, digest: l.digest, size: l.size, name: l.name, ...(l.stream && l.checked ? { checked: true } : {}) })),
     limits: { ...extractLimits(), ...limits },
   };
-  const child = spawnInNamespace(ids, ['render', JSON.stringify(job)], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', ...fds]);
-  fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
-  fs.closeSync(dirFd);
+  let child: ChildProcess;
+  let ids: SubRanges;
+  /** Where each streamed layer is written: the extractor's fd 5+i, or our end of a socket pair. */
+  let sinks: (Writable | null)[];
+  if (started) {
+    const taken = started.take();
+    ({ child, ids } = taken);
+    try {
+      sinks = sendJob(taken.chan, job, fds);
+    } catch (e) {
+      child.kill('SIGKILL');
+      throw new WardError('EIMAGE', `cannot hand the layers to the extractor: ${(e as Error).message}`);
+    }
+  } else {
+    ids = mySubRanges();
+    const dirFd = openStaging(stagingDir);
+    child = spawnInNamespace(ids, ['render', JSON.stringify(job)], ['ignore', 'pipe', 'pipe', dirFd, 'pipe', ...fds]);
+    fds.forEach((fd) => fd !== 'pipe' && fs.closeSync(fd));
+    fs.closeSync(dirFd);
+    sinks = layers.map((l, i) => (l.stream ? (child.stdio[5 + i] as Writable) : null));
+  }
   // Layers that are still downloading stream into the extractor as they arrive.
   layers.forEach((l, i) => {
-    if (!l.stream) return;
-    const sock = child.stdio[5 + i] as Writable;
+    const sock = sinks[i];
+    if (!l.stream || !sock) return;
     sock.on('error', () => undefined); // the extractor refused and closed: its answer says why
     l.stream.on('error', () => sock.destroy());
     l.stream.pipe(sock);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WardError } from './errors';
 import type { RenderAnswer } from './extract-child';
-import { removeTree, renderLayers, type RenderLayer } from './render';
+import { removeTree, renderLayers, type RenderLayer, type StartedExtractor } from './render';
 import { treeKey, writeAtomic, type ImageRecord, type Store, type TreeMeta } from './store';
 
 export function layersOf(store: Store, rec: ImageRecord): RenderLayer[] {
@@ -18,14 +18,18 @@ export function layersOf(store: Store, rec: ImageRecord): RenderLayer[] {
 }
 
 /** Renders layers into trees/<key> unless already there; returns the tree dir and the extractor's answer. */
-export async function renderInto(store: Store, layers: RenderLayer[]): Promise<{ dir: string; key: string; answer: RenderAnswer | null }> {
+/** started: an extractor started early in a staging dir of this store (pull.ts), used or cancelled here. */
+export async function renderInto(store: Store, layers: RenderLayer[], started?: StartedExtractor): Promise<{ dir: string; key: string; answer: RenderAnswer | null }> {
   const key = treeKey(layers);
   const dir = store.treeDir(key);
-  if (store.treeMeta(key)) return { dir, key, answer: null };
-  const staging = store.stagingDir();
+  if (store.treeMeta(key)) {
+    started?.cancel();
+    return { dir, key, answer: null };
+  }
+  const staging = started?.stagingDir ?? store.stagingDir();
   let rendered;
   try {
-    rendered = await renderLayers(staging, layers);
+    rendered = await renderLayers(staging, layers, {}, started);
   } catch (e) {
     fs.rmSync(staging, { recursive: true, force: true });
     throw e;

@@ -135,6 +135,8 @@ export interface Addon {
   watchFd(fd: number, onEvent: (readable: boolean, writable: boolean, error: boolean) => void): FdWatcher;
   connectUnix(socketPath: string): number;
   close(fd: number): void;
+  /** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): two connected ends. */
+  socketPair(): [number, number];
   /** shutdown(SHUT_RDWR): the peer sees EOF, a pending recvFrame wakes with it; ENOTCONN is not an error. */
   shutdown(fd: number): void;
   fdInfo(fd: number): FdInfo;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { REPO, TestEnv, USERS } from '../lib/env';
+import { account, REPO, TestEnv, USERS } from '../lib/env';
 import { push, run, startRegistry, type Registry } from '../lib/registry';
 import { busyboxLayer, OciLayout } from '../lib/registry-images';
 import { compress, tarOf } from '../lib/layers';
@@ -88,11 +88,40 @@ describe('OCI and Docker images through ward run', () => {
     assert.equal(fromRegistry, list.find((r) => r.transport === 'oci')!.id);
   });
 
+  /** Extractors of user a still running (they run as the root of a's subordinate range). */
+  const extractors = (): string[] => {
+    const subuid = account(USERS.a).subuid;
+    return fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return fs.statSync(`/proc/${p}`).uid === subuid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('extract-child.js');
+      } catch {
+        return false;
+      }
+    });
+  };
+  const noExtractorLeft = async () => {
+    for (let i = 0; i < 50 && extractors().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(extractors(), [], 'the extractor started early ends by itself when it is not used');
+  };
+
   test('a reference to a missing tag is refused with the registry\'s answer', async () => {
     const r = await env.ward('a', ['--insecure-options=image,http', 'fetch', `docker://${registry.host}/demo/busybox:nope`]);
     assert.equal(r.code, 251);
     assert.equal(r.stderr.trim().split('\n').length, 1);
+    // The extractor started before the manifest was asked for: its staging dir goes, and so does it.
     assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+    await noExtractorLeft();
+  });
+
+  test('fetching again an image whose tree is rendered uses no extractor and leaves nothing in tmp', async () => {
+    const ref = `docker://${registry.host}/demo/busybox:v1`;
+    assert.equal((await env.ward('a', ['--insecure-options=image,http', 'fetch', ref])).code, 0);
+    const trees = fs.readdirSync(path.join(env.storeDir('a'), 'trees')).sort();
+    const again = await env.ward('a', ['--insecure-options=image,http', 'fetch', '--pull-policy=update', ref]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'trees')).sort(), trees, 'the same tree serves');
+    assert.deepEqual(fs.readdirSync(path.join(env.storeDir('a'), 'tmp')), []);
+    await noExtractorLeft();
   });
 
   test('a registry fetch killed at several points resumes, verifies and runs; a hostile layer leaves nothing', async () => {
