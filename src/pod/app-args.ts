@@ -6,6 +6,7 @@
 import { WardError } from '../image/errors';
 import { isAppName, isCapName, type CapName } from '../schema/app-names';
 import { parseSeccompFlag, type SeccompFlag } from './app-seccomp-flag';
+import { parseCpu, parseMemory } from './isolator-args';
 
 /** At most this many apps in one pod (the helper's limit too). */
 export const MAX_APPS = 16;
@@ -21,8 +22,11 @@ export interface AppFlags {
   name?: string;
   caps?: { retain: CapName[] } | { remove: CapName[] };
   seccomp?: SeccompFlag;
-  /** Rows added by other parts of ward (per-app mounts, isolators) keep their values here. */
-  extra: Record<string, unknown>;
+  /** --mount volume=NAME,target=/PATH for this app, as given (checked with the pod's volumes in run.ts). */
+  mounts: string[];
+  /** --memory and --cpu for this app, over the pod-level ones (checked here, kept as given). */
+  memory?: string;
+  cpu?: string;
 }
 
 export interface AppArgs {
@@ -88,10 +92,13 @@ export const PER_APP_FLAGS: PerAppFlag[] = [
   { name: 'caps-retain', value: true, help: 'exactly these capabilities (comma-separated)', apply: (a, v) => setCaps(a, 'retain', v) },
   { name: 'caps-remove', value: true, help: 'the default capabilities without these (comma-separated)', apply: (a, v) => setCaps(a, 'remove', v) },
   { name: 'seccomp', value: true, help: 'mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,...', apply: (a, v) => { a.seccomp = parseSeccompFlag(v); } },
+  { name: 'mount', value: true, help: 'mount a pod volume into this app: volume=NAME,target=/PATH (repeatable; before the first image: every app)', apply: (a, v) => { a.mounts.push(v); } },
+  { name: 'memory', value: true, help: 'this app\'s memory limit: 512M, 1G, 256Mi (over the pod-level --memory)', apply: (a, v, image) => { parseMemory(v, `--memory for image ${image}:`); a.memory = v; } },
+  { name: 'cpu', value: true, help: 'this app\'s CPU limit: cores (1, 0.5) or thousandths (500m) (over the pod-level --cpu)', apply: (a, v, image) => { parseCpu(v, `--cpu for image ${image}:`); a.cpu = v; } },
 ];
 
 function emptyFlags(): AppFlags {
-  return { environment: [], extra: {} };
+  return { environment: [], mounts: [] };
 }
 
 function findFlag(name: string): PerAppFlag | undefined {

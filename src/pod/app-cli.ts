@@ -3,8 +3,7 @@
 import type { Command } from 'commander';
 import { parseApps, PER_APP_FLAGS, type AppArgs } from './app-args';
 import { parseSetEnv, readEnvFile, type PodEnv } from './app-env';
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+import { collect } from './pod-flags';
 
 export function addPodEnvOptions(cmd: Command): Command {
   return cmd

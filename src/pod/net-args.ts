@@ -46,16 +46,32 @@ function imagePorts(manifest: ImageManifest): AppcPort[] {
   });
 }
 
-/** --port NAME:[HOSTIP:]HOSTPORT, NAME one of the image's ports, resolved to its port and protocol. */
-export function parsePorts(values: string[] | undefined, manifest: ImageManifest): PortMapping[] {
+/**
+ * --port NAME:[HOSTIP:]HOSTPORT, NAME a port of one of the apps' images (they share the pod's
+ * network namespace), resolved to its port and protocol. Two images may both declare NAME only
+ * as the same port.
+ */
+export function parsePorts(values: string[] | undefined, manifests: readonly ImageManifest[]): PortMapping[] {
   if (!values || values.length === 0) return [];
-  const ports = imagePorts(manifest);
+  const declared = manifests.map((m) => ({ image: m.name, ports: imagePorts(m) }));
   return values.map((v) => {
     const m = /^([a-z0-9]+(?:-[a-z0-9]+)*):(?:([0-9.]+):)?(\d{1,5})$/.exec(v);
     if (!m) throw new WardError('EUSAGE', `--port ${v}: expected NAME:[HOSTIP:]HOSTPORT (NAME: a port of the image, e.g. http:8080 or http:127.0.0.1:8080)`);
     const [, name, hostIP, hostPort] = m;
-    const port = ports.find((p) => p.name === name);
-    if (!port) throw new WardError('EUSAGE', `--port ${v}: image ${manifest.name} has no port named '${name}'${ports.length ? ` (it has: ${ports.map((p) => p.name).join(', ')})` : ' (it declares none)'}`);
+    const found = declared.flatMap((d) => d.ports.filter((p) => p.name === name).map((port) => ({ image: d.image, port })));
+    if (found.length === 0) {
+      const has = (d: (typeof declared)[number]) => (d.ports.length ? d.ports.map((p) => p.name).join(', ') : 'none');
+      if (declared.length === 1) {
+        const d = declared[0]!;
+        throw new WardError('EUSAGE', `--port ${v}: image ${d.image} has no port named '${name}'${d.ports.length ? ` (it has: ${has(d)})` : ' (it declares none)'}`);
+      }
+      throw new WardError('EUSAGE', `--port ${v}: no image of the pod has a port named '${name}' (${declared.map((d) => `${d.image}: ${has(d)}`).join('; ')})`);
+    }
+    const port = found[0]!.port;
+    const differs = found.find((f) => f.port.port !== port.port || f.port.protocol.toLowerCase() !== port.protocol.toLowerCase() || (f.port.count ?? 1) !== (port.count ?? 1));
+    if (differs) {
+      throw new WardError('EUSAGE', `--port ${v}: images ${found[0]!.image} and ${differs.image} both name a port '${name}', as ${port.port}/${port.protocol} and ${differs.port.port}/${differs.port.protocol}; run them in separate pods, or rename the port in one image`);
+    }
     const protocol = port.protocol.toLowerCase();
     if (protocol !== 'tcp' && protocol !== 'udp') throw new WardError('EUSAGE', `--port ${v}: the image's port '${name}' is ${port.protocol}; only tcp and udp ports can be forwarded`);
     if ((port.count ?? 1) !== 1) throw new WardError('EUSAGE', `--port ${v}: the image's port '${name}' is a range of ${port.count}; only single ports can be forwarded`);
@@ -83,4 +99,3 @@ export function parseDns(o: { dns?: string[]; dnsSearch?: string[]; dnsOpt?: str
   return out;
 }
 
-export { collect } from './pod-flags';

@@ -80,9 +80,12 @@ export async function runPod(opts: RunOptions): Promise<number> {
 async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promise<number | string> {
 
   // Loaded only when asked for: its schemas bring zod, which costs every other ward run ~40 ms.
-  const volumeArgs = opts.volumes?.length || opts.mounts?.length ? await import('./volume-args') : null;
+  const volumeArgs = opts.volumes?.length || opts.mounts?.length || opts.apps.some((a) => a.flags.mounts.length) ? await import('./volume-args') : null;
   const volumes = volumeArgs ? volumeArgs.parseVolumes(opts.volumes ?? []) : [];
-  if (volumeArgs) (opts.mounts ?? []).forEach(volumeArgs.parseMount);
+  if (volumeArgs) {
+    (opts.mounts ?? []).forEach(volumeArgs.parseMount);
+    for (const app of opts.apps) volumeArgs.checkAppMounts(app.image, app.flags.mounts);
+  }
   const net = parseNet(opts.net);
   const dns = parseDns(opts);
   const store = new Store(opts.storeDir);
@@ -101,16 +104,17 @@ async function startOrPrepare(opts: RunOptions, verb: 'run' | 'prepare'): Promis
 
     // Names are looked up in the image's own rendered tree, only when a name is given.
     const rootfs = needsIdLookup(manifest, app.flags) ? path.join((await ensureTree(store, rec)).dir, 'rootfs') : undefined;
-    const mounts = volumeArgs ? volumeArgs.mountsFor(manifest, volumes, opts.mounts ?? []) : [];
-    const isolators = isolatorsFor(manifest, opts);
+    // Pod-level --mount, --memory and --cpu apply to every app; an app's own come after its image.
+    const mounts = volumeArgs ? volumeArgs.mountsFor(manifest, volumes, [...(opts.mounts ?? []), ...app.flags.mounts]) : [];
+    const isolators = isolatorsFor(manifest, { memory: app.flags.memory ?? opts.memory, cpu: app.flags.cpu ?? opts.cpu });
     const spec = { ...appFromManifest(manifest, app.args ?? [], defaultAppName(manifest.name), { flags: app.flags, ...(opts.env ? { pod: opts.env } : {}), ...(rootfs ? { rootfs } : {}) }), ...(mounts.length ? { mounts } : {}), ...(isolators ? { isolators } : {}) };
     const name = spec.name ?? defaultAppName(manifest.name);
     if (names.has(name)) throw new WardError('EUSAGE', `two apps of this pod are named '${name}'; give each image its own --name`);
     names.add(name);
     apps.push({ tree: rec.sealed!, image: { name: rec.name, id: rec.id, signer, ...(rec.trustPolicy ? { trustPolicy: rec.trustPolicy } : {}) }, app: spec });
   }
-  // --port NAME: a port of the first app's image (the app that serves it, until ports name apps).
-  const ports = parsePorts(opts.ports, fetched[0]!.rec.manifest as ImageManifest);
+  // --port NAME: a port of any app's image (the apps share the pod's network namespace).
+  const ports = parsePorts(opts.ports, fetched.map(({ rec }) => rec.manifest as ImageManifest));
   const netFields = { ...(net ? { net } : {}), ...(ports.length ? { ports } : {}), ...dns };
   // Loaded only for --mds-register: its schema brings zod, which costs every other ward run ~40 ms.
   const mdsImages = opts.mdsRegister ? (await import('./mds')).mdsImagesOf(fetched.map(({ rec }) => ({ name: rec.name, manifest: rec.manifest as ImageManifest }))) : null;

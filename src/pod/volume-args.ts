@@ -10,8 +10,6 @@ import { AppcMountPoint } from '../schema/appc-app';
 import type { ImageManifest } from '../schema/aci';
 import { MAX_VOLUMES, PodPath, VolumeName, type Volume, type VolumeMount } from '../schema/protocol';
 
-export { collect, MOUNT_HELP, VOLUME_HELP } from './pod-flags';
-
 function usage(flag: string, value: string, why: string): WardError {
   return new WardError('EUSAGE', `${flag} ${value}: ${why}`);
 }
@@ -88,6 +86,17 @@ export function parseMount(value: string): VolumeMount {
   return { volume, path: podPath(flag, value, 'target', kv.get('target')) };
 }
 
+/** An app's own --mount values (after its image), each well-formed; the image is named in the refusal. */
+export function checkAppMounts(image: string, values: readonly string[]): void {
+  for (const v of values) {
+    try {
+      parseMount(v);
+    } catch (e) {
+      throw new WardError('EUSAGE', `${(e as Error).message} (for image ${image})`);
+    }
+  }
+}
+
 /** The pod's volumes from every --volume. */
 export function parseVolumes(values: readonly string[]): Volume[] {
   const volumes = values.map(parseVolume);
@@ -119,5 +128,11 @@ export function mountsFor(manifest: ImageManifest, volumes: readonly Volume[], v
     mounts.push({ volume: mp.data.name, path: p.data, ...(mp.data.readOnly !== undefined ? { readOnly: mp.data.readOnly } : {}) });
   }
   if (mounts.length > MAX_VOLUMES) throw new WardError('EUSAGE', `--mount: at most ${MAX_VOLUMES} mounts per app`);
+  const targets = new Map<string, string>();
+  for (const m of mounts) {
+    const other = targets.get(m.path);
+    if (other !== undefined) throw new WardError('EUSAGE', `--mount: the app of image ${manifest.name} would get volumes ${other} and ${m.volume} both at ${m.path}; give each mount its own target`);
+    targets.set(m.path, m.volume);
+  }
   return mounts;
 }

@@ -142,6 +142,22 @@ describe('pods in cgroups', () => {
     await gcLeavesNothing();
   });
 
+  test('an app\'s own --memory and --cpu (after its image) are its alone, over the pod-level ones', async () => {
+    const r = await ward(['run', '--insecure-options=image', '--detach', '--memory=96Mi', aci, '--name', 'first', '--', '-c', 'sleep 60',
+      '---', aci, '--name', 'second', '--memory', '64Mi', '--cpu=250m', '--', '-c', 'sleep 60']);
+    assert.equal(r.code, 0, r.stderr);
+    const uuid = r.stdout.trim();
+    const read = (c: 'memory' | 'cpu', app: string, file: string) => fs.readFileSync(path.join(cgroupDir(env, c, uuid, `app-${app}`), file), 'utf8').trim();
+    assert.equal(read('memory', 'second', 'memory.limit_in_bytes'), String(64 * 2 ** 20));
+    assert.equal(read('cpu', 'second', 'cpu.cfs_quota_us'), '25000');
+    assert.equal(read('memory', 'first', 'memory.limit_in_bytes'), String(96 * 2 ** 20), 'the pod-level limit where the app has none of its own');
+    assert.equal(read('cpu', 'first', 'cpu.cfs_quota_us'), '-1', 'no CPU limit for the first app');
+    const bad = await ward(['run', '--insecure-options=image', aci, '--', '-c', 'true', '---', aci, '--name', 'x', '--cpu=fast', '--', '-c', 'true']);
+    assert.equal(bad.code, 253, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`^ward: --cpu for image ${aci.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: fast: expected cores`));
+    await gcLeavesNothing();
+  });
+
   test('bad --memory and --cpu are refused before anything is made', async () => {
     for (const [flag, msg] of [['--memory=lots', /^ward: --memory lots: expected bytes/], ['--memory=1k', /at least 4Mi/], ['--cpu=fast', /^ward: --cpu fast: expected cores/]] as const) {
       const r = await ward(['run', '--insecure-options=image', flag, aci, '--', '-c', 'true']);

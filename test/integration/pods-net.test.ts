@@ -44,6 +44,7 @@ function freePort(): Promise<number> {
 describe('pods on CNI networks', () => {
   const env = new TestEnv('pods-net');
   let aci = '';
+  let plain = '';
   let symlinked = '';
   let hostFile = '';
   let policy = '';
@@ -95,6 +96,9 @@ describe('pods on CNI networks', () => {
     manifest.app.ports = [{ name: 'greet', protocol: 'tcp', port: 8080 }];
     aci = env.fixture('busybox-net.aci');
     await buildBusyboxAci(aci, { manifest, entries });
+    // An image that declares no port, to run beside the one that does.
+    plain = env.fixture('plain.aci');
+    await buildBusyboxAci(plain, { name: 'example.com/plain', entries });
     // An image whose /etc/resolv.conf is a symlink to a host file: writing it must not follow it.
     hostFile = env.fixture('host-resolv.conf');
     fs.writeFileSync(hostFile, 'nameserver 192.0.2.99\n', { mode: 0o644 });
@@ -185,6 +189,23 @@ describe('pods on CNI networks', () => {
     }
     assert.equal(got, 'hello from the pod');
     assert.ok(netLeftovers(env, [uuid]).rules.length > 0, 'the pod has nat rules while it runs');
+    await gcLeavesNothing();
+  });
+
+  test('--port NAME finds the port in the second app\'s image; a name no image has is refused naming every image', async () => {
+    const hostPort = await freePort();
+    const r = await ward(['run', '--insecure-options=image', '--detach', '--net=default', '--port', `greet:127.0.0.1:${hostPort}`,
+      plain, '--name', 'front', '--', '-c', 'sleep 60', '---', aci, '--name', 'back', '--', '-c', 'while :; do echo hello from the second app | nc -l -p 8080; done']);
+    assert.equal(r.code, 0, r.stderr);
+    let got = '';
+    for (let i = 0; i < 100 && got !== 'hello from the second app'; i++) {
+      got = await greet('127.0.0.1', hostPort);
+      if (got !== 'hello from the second app') await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(got, 'hello from the second app');
+    const bad = await ward(['run', '--insecure-options=image', '--net=default', '--port', 'web:8081', plain, '--', '-c', 'true', '---', aci, '--', '-c', 'true']);
+    assert.equal(bad.code, 253, bad.stderr);
+    assert.match(bad.stderr, /^ward: --port web:8081: no image of the pod has a port named 'web' \(example\.com\/plain: none; example\.com\/busybox: greet\)\n$/);
     await gcLeavesNothing();
   });
 

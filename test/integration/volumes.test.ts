@@ -101,6 +101,25 @@ describe('pod volumes through a real helper', () => {
     assertNothingLeft();
   });
 
+  test('an app\'s own --mount (after its image) is its alone; two mounts at one target are refused', async () => {
+    const uuidFile = path.join(env.dir, 'users', USERS.a, 'uuid-own-mount');
+    const r = await env.ward('a', ['run', '--insecure-options=image', '--uuid-file-save', uuidFile, '--volume', 'shared,kind=empty',
+      aci, '--name', 'first', '--', '-c', 'test -e /shared && echo first sees it || echo first does not',
+      '---', aci, '--name', 'second', '--mount', 'volume=shared,target=/shared', '--', '-c', 'echo hi > /shared/f && cat /shared/f']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^first does not$/m);
+    assert.match(r.stdout, /^hi$/m);
+    assert.equal((await env.ward('a', ['rm', fs.readFileSync(uuidFile, 'utf8').trim()])).code, 0);
+    const twice = await env.ward('a', ['run', '--insecure-options=image', '--volume', 'x,kind=empty', '--volume', 'y,kind=empty', '--mount', 'volume=x,target=/data',
+      aci, '--mount', 'volume=y,target=/data', '--', '-c', 'true']);
+    assert.equal(twice.code, 253, twice.stderr);
+    assert.match(twice.stderr, /^ward: --mount: the app of image example\.com\/busybox would get volumes x and y both at \/data; give each mount its own target\n$/);
+    const bad = await env.ward('a', ['run', '--insecure-options=image', '--volume', 'x,kind=empty', aci, '--mount', 'volume=x', '--', '-c', 'true']);
+    assert.equal(bad.code, 253, bad.stderr);
+    assert.match(bad.stderr, /^ward: --mount volume=x: target=\/PATH is required \(for image .*busybox\.aci\)\n$/);
+    assertNothingLeft();
+  });
+
   test('a host volume the caller can read shows its files; a file volume is mounted on a file', async () => {
     const r = await sh(['--volume', `data,kind=host,source=${granted}/data`, '--mount', 'volume=data,target=/data', '--volume', `one,kind=host,source=${granted}/file`, '--mount', 'volume=one,target=/etc/one'],
       'cat /data/hello /etc/one && test -f /etc/one');

@@ -90,6 +90,18 @@ describe('parseApps', () => {
     refused(['a', '--caps-retain=CAP_CHOWN', '--caps-remove=CAP_KILL'], /cannot both be given/);
     refused(['a', '--caps-remove=,'], /give at least one capability/);
   });
+  test('--mount, --memory and --cpu after an image are that app\'s; bad quantities name the image', () => {
+    const [a, b] = parseApps(['web', '--memory', '64Mi', '---', 'db', '--mount', 'volume=data,target=/data', '--mount=volume=logs,target=/logs', '--cpu=500m']);
+    assert.equal(a!.flags.memory, '64Mi');
+    assert.deepEqual(a!.flags.mounts, []);
+    assert.equal(a!.flags.cpu, undefined);
+    assert.deepEqual(b!.flags.mounts, ['volume=data,target=/data', 'volume=logs,target=/logs']);
+    assert.equal(b!.flags.cpu, '500m');
+    assert.equal(b!.flags.memory, undefined);
+    refused(['web', '--memory', 'lots'], /^--memory for image web: lots: expected bytes/);
+    refused(['web', '--memory', '1k'], /--memory for image web: 1k: at least 4Mi/);
+    refused(['web', '--cpu', '1m'], /^--cpu for image web: 1m: at least 10m/);
+  });
   test('the table names every flag once', () => {
     const names = PER_APP_FLAGS.map((f) => f.name);
     assert.equal(new Set(names).size, names.length);

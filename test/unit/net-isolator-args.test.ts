@@ -21,16 +21,27 @@ test('--net: absent, none, host, networks; mixing none/host with others and per-
 
 test('--port resolves the image\'s port by name, with an optional host address', () => {
   const m = manifest({ ports: [{ name: 'http', protocol: 'tcp', port: 80 }, { name: 'dns', protocol: 'UDP', port: 53 }, { name: 'range', protocol: 'tcp', port: 9000, count: 4 }] });
-  assert.deepEqual(parsePorts(['http:8080', 'dns:127.0.0.1:5353'], m), [
+  assert.deepEqual(parsePorts(['http:8080', 'dns:127.0.0.1:5353'], [m]), [
     { hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' },
     { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
   ]);
-  assert.throws(() => parsePorts(['web:8080'], m), /has no port named 'web' \(it has: http, dns, range\)/);
-  assert.throws(() => parsePorts(['http:99999'], m), /out of range/);
-  assert.throws(() => parsePorts(['http:1.2.3:80'], m), /not an IPv4 address/);
-  assert.throws(() => parsePorts(['http'], m), /expected NAME:\[HOSTIP:\]HOSTPORT/);
-  assert.throws(() => parsePorts(['range:9000'], m), /only single ports/);
-  assert.throws(() => parsePorts(['http:80'], manifest({})), /declares none/);
+  assert.throws(() => parsePorts(['web:8080'], [m]), /has no port named 'web' \(it has: http, dns, range\)/);
+  assert.throws(() => parsePorts(['http:99999'], [m]), /out of range/);
+  assert.throws(() => parsePorts(['http:1.2.3:80'], [m]), /not an IPv4 address/);
+  assert.throws(() => parsePorts(['http'], [m]), /expected NAME:\[HOSTIP:\]HOSTPORT/);
+  assert.throws(() => parsePorts(['range:9000'], [m]), /only single ports/);
+  assert.throws(() => parsePorts(['http:80'], [manifest({})]), /declares none/);
+});
+
+test('--port finds NAME in whichever app\'s image declares it; the same name as two different ports is refused', () => {
+  const web = { ...manifest({ ports: [{ name: 'http', protocol: 'tcp', port: 80 }] }), name: 'example.com/web' } as ImageManifest;
+  const db = { ...manifest({ ports: [{ name: 'pg', protocol: 'tcp', port: 5432 }] }), name: 'example.com/db' } as ImageManifest;
+  const other = { ...manifest({ ports: [{ name: 'http', protocol: 'tcp', port: 8080 }] }), name: 'example.com/other' } as ImageManifest;
+  const same = { ...manifest({ ports: [{ name: 'http', protocol: 'TCP', port: 80 }] }), name: 'example.com/same' } as ImageManifest;
+  assert.deepEqual(parsePorts(['pg:15432'], [web, db]), [{ hostPort: 15432, containerPort: 5432, protocol: 'tcp', hostIP: '' }], 'the second app\'s port');
+  assert.deepEqual(parsePorts(['http:8000'], [web, same]).map((p) => p.containerPort), [80], 'one port under one name in two images');
+  assert.throws(() => parsePorts(['http:8000'], [web, other]), /images example\.com\/web and example\.com\/other both name a port 'http', as 80\/tcp and 8080\/tcp/);
+  assert.throws(() => parsePorts(['smtp:25'], [web, db]), /no image of the pod has a port named 'smtp' \(example\.com\/web: http; example\.com\/db: pg\)/);
 });
 
 test('--dns, --dns-search, --dns-opt', () => {
