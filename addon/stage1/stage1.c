@@ -59,6 +59,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include "mountapi.h"
 #include "net.h"
 #include "spec.h"
 #include "volumes.h"
@@ -69,29 +70,6 @@
 #define STATUS_FD 6
 /* Pod init keeps app i's mount namespace at fd APP_NS_FD_BASE + i while the app runs. */
 #define APP_NS_FD_BASE 100
-
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
-#ifndef MOVE_MOUNT_T_EMPTY_PATH
-#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x00000001
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-struct mount_attr {
-  uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-#endif
 
 static struct spec spec;
 static struct sock_filter bpf_progs[SPEC_MAX_APPS][SPEC_MAX_BPF_BYTES / sizeof(struct sock_filter)];

@@ -42,8 +42,27 @@ export function addPodOptions(cmd: Command): Command {
     .option('--cpu <quantity>', 'every app\'s CPU limit: cores (1, 0.5) or thousandths (500m; one app\'s own --cpu goes after its image)');
 }
 
-/** The run options those flags give (src/pod/run.ts RunOptions). */
-export function podFields(o: PodFlagOpts) {
+/**
+ * The run options those flags give (src/pod/run.ts RunOptions): volumes and mounts as given
+ * (volume-args.ts parses them), the network's (net-args.ts), the limits (isolator-args.ts).
+ */
+export interface PodFields {
+  hostname: string | undefined;
+  /** Write the pod's uuid here once it is known. */
+  uuidFileSave: string | undefined;
+  volumes: string[] | undefined;
+  mounts: string[] | undefined;
+  net: string[] | undefined;
+  ports: string[] | undefined;
+  dns: string[] | undefined;
+  dnsSearch: string[] | undefined;
+  dnsOpt: string[] | undefined;
+  memory: string | undefined;
+  cpu: string | undefined;
+  mdsRegister: boolean;
+}
+
+export function podFields(o: PodFlagOpts): PodFields {
   return {
     hostname: o.hostname, uuidFileSave: o.uuidFileSave, volumes: o.volume, mounts: o.mount, net: o.net, ports: o.port,
     dns: o.dns, dnsSearch: o.dnsSearch, dnsOpt: o.dnsOpt, memory: o.memory, cpu: o.cpu, mdsRegister: Boolean(o.mdsRegister),

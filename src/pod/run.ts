@@ -12,6 +12,7 @@ import type { ImageRef, Request } from '../schema/protocol';
 import type { RunSelinuxMode } from '../schema/selinux';
 import { appFromManifest } from './app';
 import type { AppArgs } from './app-args';
+import type { PodFields } from './pod-flags';
 import type { PodEnv } from './app-env';
 import { defaultAppName, needsIdLookup, type PodApp } from './app-request';
 import { HelperClient } from './client';
@@ -21,7 +22,8 @@ import { ensureTree } from '../image/tree';
 import { parseDns, parseNet, parsePorts } from './net-args';
 import { isolatorsFor } from './isolator-args';
 
-export interface RunOptions {
+/** What ward run and ward prepare are asked for: the apps, and the pod-level flags (pod-flags.ts). */
+export interface RunOptions extends Partial<PodFields> {
   /** The apps, as src/pod/app-args.ts parsed them from the command line. */
   apps: AppArgs[];
   /** --inherit-env, --set-env-file, --set-env. */
@@ -30,7 +32,6 @@ export interface RunOptions {
   socketPath: string;
   /** image, tls, http: only image concerns the helper, which checks it against its policy. */
   insecureOptions: string[];
-  hostname?: string;
   pullPolicy?: PullPolicy;
   /** The trust configuration dirs: the keystore for ACIs, the signature policy for OCI images. */
   config: ConfigDirs;
@@ -38,24 +39,6 @@ export interface RunOptions {
   selinux?: RunSelinuxMode;
   /** --detach: return once the app has started; the pod keeps running under ward-stage1. */
   detach?: boolean;
-  /** --uuid-file-save: write the pod's uuid here once it is known. */
-  uuidFileSave?: string;
-
-
-  /** --volume and --mount as given (volume-args.ts). */
-  volumes?: string[];
-  mounts?: string[];
-  /** --net, --port, --dns, --dns-search, --dns-opt (src/pod/net-args.ts). */
-  net?: string[];
-  ports?: string[];
-  dns?: string[];
-  dnsSearch?: string[];
-  dnsOpt?: string[];
-  /** --memory, --cpu (src/pod/isolator-args.ts). */
-  memory?: string;
-  cpu?: string;
-  /** --mds-register: register the pod with the metadata service (src/pod/mds.ts). */
-  mdsRegister?: boolean;
 }
 
 /**

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildBusyboxAci, manifestFor } from '../lib/aci-builder';
 import { TestEnv } from '../lib/env';
-import { hostLeftovers, waitFor } from '../lib/pods';
+import { hostLeftovers, stopAllAndCollect, waitFor } from '../lib/pods';
 import { netLeftovers, NOTHING_LEFT } from '../lib/pods-net';
 
 const PIDS_MAX = 24;
@@ -50,16 +50,7 @@ describe('pods in cgroups', () => {
     return JSON.parse(r.stdout) as Status;
   };
   const gcLeavesNothing = async () => {
-    const l = await ward(['list', '--format=json']);
-    for (const p of JSON.parse(l.stdout) as { uuid: string; state: string }[]) {
-      if (p.state !== 'running') continue;
-      assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
-      await statusOf(p.uuid, true);
-    }
-    const gc = await ward(['gc', '--grace-period=0s', '--expire-prepared=0s']);
-    assert.equal(gc.code, 0, gc.stderr);
-    await waitFor(() => hostLeftovers(env).processes.length === 0);
-    assert.deepEqual(env.podDirs(), []);
+    await stopAllAndCollect(env);
     assert.deepEqual(netLeftovers(env), NOTHING_LEFT, 'no cgroup dirs');
   };
 

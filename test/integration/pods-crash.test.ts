@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildBusyboxAci } from '../lib/aci-builder';
 import { REPO, TestEnv, USERS } from '../lib/env';
-import { hostLeftovers, mcsHeld, waitFor } from '../lib/pods';
+import { hostLeftovers, mcsHeld, stopAllAndCollect, waitFor } from '../lib/pods';
 
 describe('pods after kill -9', () => {
   const env = new TestEnv('pods-crash');
@@ -30,16 +30,7 @@ describe('pods after kill -9', () => {
   };
   /** Stops whatever still runs, then gc: nothing of any pod may remain. */
   const gcLeavesNothing = async () => {
-    const l = await ward(['list', '--format=json']);
-    for (const p of JSON.parse(l.stdout) as { uuid: string; state: string }[]) {
-      if (p.state !== 'running') continue;
-      assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
-      await statusOf(p.uuid, true);
-    }
-    const gc = await ward(['gc', '--grace-period=0s', '--expire-prepared=0s']);
-    assert.equal(gc.code, 0, gc.stderr);
-    await waitFor(() => hostLeftovers(env).processes.length === 0);
-    assert.deepEqual(env.podDirs(), [], 'no pod state');
+    await stopAllAndCollect(env);
     assert.deepEqual(mcsHeld(env), [], 'no MCS reservation');
     assert.deepEqual(hostLeftovers(env), { mounts: [], processes: [] }, 'no mounts, no processes');
   };

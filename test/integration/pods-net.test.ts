@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildBusyboxAci, manifestFor } from '../lib/aci-builder';
 import { REPO, TestEnv } from '../lib/env';
-import { hostLeftovers, waitFor } from '../lib/pods';
+import { hostLeftovers, stopAllAndCollect, waitFor } from '../lib/pods';
 import { netLeftovers, NOTHING_LEFT } from '../lib/pods-net';
 
 const EXTRA_APPLETS = ['ip', 'nc', 'seq'];
@@ -70,18 +70,7 @@ describe('pods on CNI networks', () => {
   };
   /** Stops whatever runs, then gc: no veth, rule, pin, cgroup, mount, process or pod state may remain. */
   const gcLeavesNothing = async () => {
-    const l = await ward(['list', '--format=json']);
-    const uuids: string[] = [];
-    for (const p of JSON.parse(l.stdout) as { uuid: string; state: string }[]) {
-      uuids.push(p.uuid);
-      if (p.state !== 'running') continue;
-      assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
-      await statusOf(p.uuid, true);
-    }
-    const gc = await ward(['gc', '--grace-period=0s', '--expire-prepared=0s']);
-    assert.equal(gc.code, 0, gc.stderr);
-    await waitFor(() => hostLeftovers(env).processes.length === 0);
-    assert.deepEqual(env.podDirs(), [], 'no pod state');
+    const uuids = await stopAllAndCollect(env);
     assert.deepEqual(hostLeftovers(env), { mounts: [], processes: [] }, 'no mounts (netns pins included), no processes');
     assert.deepEqual(netLeftovers(env, uuids), NOTHING_LEFT, 'no veths, nat rules, pins or cgroups');
   };

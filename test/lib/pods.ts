@@ -1,5 +1,6 @@
 // What a pod may leave on the host, looked at from outside: mounts in the host's table that
 // name the test env or an overlay, ward-stage1 processes, MCS claims in the helper's state.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestEnv } from './env';
@@ -43,4 +44,27 @@ export function mcsHeld(env: TestEnv): string[] {
 export async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * Stops every running pod of the user (stop --force, then status --wait), runs gc with no grace,
+ * waits for the env's ward-stage1 processes to be gone and asserts no pod state is left.
+ * Returns the uuids that were listed, for the caller's own checks of what else they may leave.
+ */
+export async function stopAllAndCollect(env: TestEnv, user: 'a' | 'b' = 'a'): Promise<string[]> {
+  const ward = (args: string[]) => env.ward(user, args);
+  const l = await ward(['list', '--format=json']);
+  assert.equal(l.code, 0, l.stderr);
+  const pods = JSON.parse(l.stdout) as { uuid: string; state: string }[];
+  for (const p of pods) {
+    if (p.state !== 'running') continue;
+    assert.equal((await ward(['stop', '--force', p.uuid])).code, 0);
+    const s = await ward(['status', '--wait', p.uuid]);
+    assert.equal(s.code, 0, s.stderr);
+  }
+  const gc = await ward(['gc', '--grace-period=0s', '--expire-prepared=0s']);
+  assert.equal(gc.code, 0, gc.stderr);
+  await waitFor(() => hostLeftovers(env).processes.length === 0);
+  assert.deepEqual(env.podDirs(), [], 'no pod state');
+  return pods.map((p) => p.uuid);
 }

@@ -125,7 +125,7 @@ export async function unregisterPodMds(cfg: MdsConfig, uuid: string): Promise<vo
 }
 
 /** The pod's own addresses and the host's ends (gateways), from what the CNI plugins reported. */
-export function addressesOf(attached: { result: { ips?: { address: string; gateway?: string }[] } }[]): { pod: string[]; gateways: string[] } {
+export function podAndGateways(attached: { result: { ips?: { address: string; gateway?: string }[] } }[]): { pod: string[]; gateways: string[] } {
   const pod: string[] = [];
   const gateways: string[] = [];
   for (const a of attached) {
@@ -143,8 +143,8 @@ export function addressesOf(attached: { result: { ips?: { address: string; gatew
  * where the apps were told the service is, registers the pod from its addresses, and unregisters
  * it when it exits (rm and gc unregister too, for pods whose helper did not see them exit).
  */
-export async function registerAttachedPod(cfg: MdsConfig, pod: { uuid: string; mds: PodMds; manifest: AppcPodManifest; images: MdsImage[]; attached: Parameters<typeof addressesOf>[0]; exited: Promise<unknown> }): Promise<void> {
-  const { pod: addresses, gateways } = addressesOf(pod.attached);
+export async function registerAttachedPod(cfg: MdsConfig, pod: { uuid: string; mds: PodMds; manifest: AppcPodManifest; images: MdsImage[]; attached: Parameters<typeof podAndGateways>[0]; exited: Promise<unknown> }): Promise<void> {
+  const { pod: addresses, gateways } = podAndGateways(pod.attached);
   if (addresses.length === 0) throw new HelperError('ENETWORK', `pod ${pod.uuid}: its networks reported no address to register with the metadata service`);
   checkHostAddress(pod.uuid, pod.mds, gateways);
   if (pod.images.length !== pod.manifest.apps.length) throw new HelperError('EINTERNAL', `pod ${pod.uuid}: ${pod.images.length} image(s) for ${pod.manifest.apps.length} app(s)`);
