@@ -1,6 +1,7 @@
 // Scale benchmark: N pods running `sleep` started at once, as the unprivileged test user through a
-// private helper (`ward run --detach`), against crun (`crun run -d`) on the same rootfs: the time
-// until all run, the memory each running pod costs, and the time to stop them all. Run as root:
+// private helper (`ward run --detach`), against crun (`crun run -d`) and podman (`podman run -d`,
+// where it runs) on the same rootfs: the time until all run, the memory each running pod costs,
+// and the time to stop them all. Run as root:
 // npm run bench:scale -- [--pods N]   (N defaults to 200)
 //
 // Memory per pod is reported two ways: the runtime's own resident processes per pod (for ward its
@@ -8,7 +9,9 @@
 // and the host's MemAvailable before and with all pods running, divided by N (everything a pod
 // costs the host: its processes, namespaces, mounts, page tables). crun 1.8 refuses this host's
 // hybrid cgroups, so it runs in a private mount namespace with /sys/fs/cgroup/unified unmounted,
-// as in bench:start.
+// as in bench:start. podman keeps its images and containers in the benchmark's temp dir (--root,
+// --runroot), with cgroupfs, runc (which takes hybrid hosts), no network and file events; a
+// machine where it cannot start a container gets the reason in its column instead of figures.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -146,6 +149,50 @@ async function benchCrun(bundle: string, n: number, tag: string): Promise<Record
   };
 }
 
+async function benchPodman(rootfs: string, n: number, tag: string, work: string): Promise<Record<string, number | string> | string> {
+  if (spawnSync('podman', ['--version']).status !== 0) return 'not installed';
+  const base = ['--root', `${work}/podman/root`, '--runroot', `${work}/podman/run`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', '--log-level', 'error'];
+  const podman = `podman ${base.join(' ')}`;
+  const image = `localhost/${tag}`;
+  const imported = await run('sh', ['-c', `tar -C ${rootfs} -c . | ${podman} import - ${image}`]);
+  if (imported.code !== 0) return `cannot import the rootfs (${imported.stderr.trim().split('\n')[0]})`;
+  const ids = Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+  const errors = `${work}/podman-errors`;
+  const names = async () => (await run('podman', [...base, 'ps', '--format', '{{.Names}}'])).stdout.split('\n').filter((x) => ids.includes(x));
+  await settle();
+  const before = memAvailableKiB();
+  const t0 = process.hrtime.bigint();
+  // Limits of its own: podman's defaults (nofile 1048576 ...) are above this host's hard limits,
+  // which root here cannot raise (no CAP_SYS_RESOURCE), and runc then refuses to start.
+  await run('sh', ['-c', `for id in ${ids.join(' ')}; do ${podman} run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 --name "$id" ${image} /bin/sleep 3600 >/dev/null 2>>${errors} & done; wait`]);
+  const allRun = since(t0);
+  const running = (await names()).length;
+  if (running === 0) return `did not start (${fs.existsSync(errors) ? fs.readFileSync(errors, 'utf8').trim().split('\n')[0] : 'no error said'})`;
+  await new Promise((r) => setTimeout(r, 1000));
+  const with_ = memAvailableKiB();
+  const conmon = processesNamed('conmon');
+  const t1 = process.hrtime.bigint();
+  await run('podman', [...base, 'rm', '--force', '--time', '0', ...ids]);
+  const allStopped = since(t1);
+  return {
+    'all running (s)': allRun / 1000,
+    'running per ward list': running,
+    'runtime processes per pod': conmon.length / n,
+    'runtime RSS per process, median (KiB)': median(conmon.map((p) => p.rss)),
+    'runtime PSS per process, median (KiB)': median(conmon.map((p) => p.pss)),
+    'host memory per pod (KiB)': Math.round((before - with_) / n),
+    'all stopped (s)': allStopped / 1000,
+  };
+}
+
+/** Removes what podman made under the temp dir: containers, the image, its mounts and state. */
+function cleanPodman(work: string): void {
+  const base = ['--root', `${work}/podman/root`, '--runroot', `${work}/podman/run`, '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--log-level', 'error'];
+  if (!fs.existsSync(`${work}/podman`) || spawnSync('podman', ['--version']).status !== 0) return;
+  spawnSync('podman', [...base, 'rm', '--all', '--force', '--time', '0']);
+  spawnSync('podman', [...base, 'system', 'reset', '--force']);
+}
+
 async function main(): Promise<void> {
   const { pods } = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('bench:scale runs as root (it starts the helper and crun)');
@@ -174,19 +221,23 @@ async function main(): Promise<void> {
     const ward = await benchWard(env, aci, pods);
     process.stderr.write(`bench:scale: ${pods} containers with crun...\n`);
     const crun = await benchCrun(bundle, pods, tag);
+    process.stderr.write(`bench:scale: ${pods} containers with podman...\n`);
+    const podman = await benchPodman(path.join(bundle, 'rootfs'), pods, tag, work);
 
     const rows = Object.keys(ward);
     const fmt = (v: number | string | undefined) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v ?? '');
+    // A contender that did not run says why in its first row.
+    const cell = (c: Record<string, number | string> | string, r: string) => (typeof c === 'string' ? (r === rows[0] ? c : '') : fmt(c[r]));
     const lines = [
       `## Scale: ${pods} pods of \`sleep 3600\` started at once, ${new Date().toISOString().slice(0, 10)}`,
       '',
       `Machine: nproc ${os.cpus().length}, kernel ${os.release()}, node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)} after; ${spawnSync('crun', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}.`,
       '',
-      '| | ward (`run --detach`, as a user) | crun (`run -d`, as root) |',
-      '|---|---:|---:|',
-      ...rows.map((r) => `| ${r} | ${fmt(ward[r])} | ${typeof crun === 'string' ? (r === rows[0] ? crun : '') : fmt(crun[r])} |`),
+      `| | ward (\`run --detach\`, as a user) | crun (\`run -d\`, as root) | podman (\`run -d\`, as root; ${spawnSync('podman', ['--version'], { encoding: 'utf8' }).stdout.trim() || 'not installed'}) |`,
+      '|---|---:|---:|---:|',
+      ...rows.map((r) => `| ${r} | ${fmt(ward[r])} | ${cell(crun, r)} | ${cell(podman, r)} |`),
       '',
-      'ward: each pod in its own user, pid, mount, net, ipc, uts and cgroup namespaces, overlay root over the sealed tree, seccomp; ward-stage1 stays as each pod\'s pid 1 (and its supervisor outside the pod). crun: pid, net, ipc, uts and mount namespaces (runc spec defaults), no supervisor left behind. "all stopped" is from `ward stop --force UUID...` / `crun kill KILL` until nothing runs (crun also deletes).',
+      'ward: each pod in its own user, pid, mount, net, ipc, uts and cgroup namespaces, overlay root over the sealed tree, seccomp; ward-stage1 stays as each pod\'s pid 1 (and its supervisor outside the pod). crun: pid, net, ipc, uts and mount namespaces (runc spec defaults), no supervisor left behind. podman: its defaults with --network none and low rlimits (nofile 1024, nproc 4096), one conmon per container as its runtime process. "all stopped" is from `ward stop --force UUID...` / `crun kill KILL` / `podman rm --force --time 0` until nothing runs (crun and podman also delete).',
       (() => {
         const per = Number(ward['runtime processes per pod']);
         const rss = Number(ward['runtime RSS per process, median (KiB)']);
@@ -197,6 +248,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     spawnSync('sh', ['-c', `for id in $(crun list -q 2>/dev/null | grep '^${tag}-'); do crun delete --force "$id"; done`]);
+    cleanPodman(work);
     await env.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-PACKAGES=(cmake pkg-config g++ libseccomp-dev libcap-dev uidmap busybox-static attr util-linux systemd zstd xz-utils bzip2 libtss2-dev swtpm swtpm-tools tpm2-tools libselinux1 selinux-policy-dev checkpolicy semodule-utils skopeo umoci docker-registry apache2-utils openssl time gnupg containernetworking-plugins iptables iproute2 golang-go golang-github-appc-spec-dev)
+PACKAGES=(cmake pkg-config g++ libseccomp-dev libcap-dev uidmap busybox-static attr util-linux systemd zstd xz-utils bzip2 libtss2-dev swtpm swtpm-tools tpm2-tools libselinux1 selinux-policy-dev checkpolicy semodule-utils skopeo umoci docker-registry apache2-utils openssl time gnupg containernetworking-plugins iptables iproute2 golang-go golang-github-appc-spec-dev podman)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
