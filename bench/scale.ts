@@ -77,6 +77,19 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 2000));
 }
 
+/** One contender's column: times in ms, its runtime's resident processes, MemAvailable before and with the pods. */
+function row(n: number, m: { allRun: number; running: number; runtime: { rss: number; pss: number }[]; before: number; with_: number; allStopped: number }): Record<string, number | string> {
+  return {
+    'all running (s)': m.allRun / 1000,
+    'running per ward list': m.running,
+    'runtime processes per pod': m.runtime.length / n,
+    'runtime RSS per process, median (KiB)': median(m.runtime.map((p) => p.rss)),
+    'runtime PSS per process, median (KiB)': median(m.runtime.map((p) => p.pss)),
+    'host memory per pod (KiB)': Math.round((m.before - m.with_) / n),
+    'all stopped (s)': m.allStopped / 1000,
+  };
+}
+
 async function benchWard(env: TestEnv, aci: string, n: number): Promise<Record<string, number | string>> {
   const user = USERS.a;
   const asUser = ['--reuid', user, '--regid', user, '--init-groups', '--', process.execPath, WARD, '--dir', env.storeDir('a'), '--helper-socket', env.socket];
@@ -110,15 +123,7 @@ async function benchWard(env: TestEnv, aci: string, n: number): Promise<Record<s
   }
   const allStopped = since(t1);
   await ward(['gc', '--grace-period=0']);
-  return {
-    'all running (s)': allRun / 1000,
-    'running per ward list': running,
-    'runtime processes per pod': stage1.length / n,
-    'runtime RSS per process, median (KiB)': median(stage1.map((p) => p.rss)),
-    'runtime PSS per process, median (KiB)': median(stage1.map((p) => p.pss)),
-    'host memory per pod (KiB)': Math.round((before - with_) / n),
-    'all stopped (s)': allStopped / 1000,
-  };
+  return row(n, { allRun, running, runtime: stage1, before, with_, allStopped });
 }
 
 async function benchCrun(bundle: string, n: number, tag: string): Promise<Record<string, number | string> | string> {
@@ -174,15 +179,7 @@ async function benchPodman(rootfs: string, n: number, tag: string, work: string)
   const t1 = process.hrtime.bigint();
   await run('podman', [...base, 'rm', '--force', '--time', '0', ...ids]);
   const allStopped = since(t1);
-  return {
-    'all running (s)': allRun / 1000,
-    'running per ward list': running,
-    'runtime processes per pod': conmon.length / n,
-    'runtime RSS per process, median (KiB)': median(conmon.map((p) => p.rss)),
-    'runtime PSS per process, median (KiB)': median(conmon.map((p) => p.pss)),
-    'host memory per pod (KiB)': Math.round((before - with_) / n),
-    'all stopped (s)': allStopped / 1000,
-  };
+  return row(n, { allRun, running, runtime: conmon, before, with_, allStopped });
 }
 
 /** Removes what podman made under the temp dir: containers, the image, its mounts and state. */
