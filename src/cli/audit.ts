@@ -3,7 +3,7 @@
 // quote file, the audit heads the TPM anchored. Exit 0 intact, 1 not (with the reason).
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { DEFAULT_NV_INDEX } from '../schema/tpm-defaults';
 import type { AuditHeadEvent } from '../schema/tpm-log';
 import { checkQuoteFile } from './quote-check';

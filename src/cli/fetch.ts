@@ -1,7 +1,7 @@
 // ward fetch IMAGE...: into the store (downloaded, verified, rendered); prints each image id.
 import type { Command } from 'commander';
 import { fetchImage, type PullPolicy } from '../image/fetch';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { Store } from '../image/store';
 import { globals, parseInsecure } from './globals';
 import { progressFor } from './progress';
@@ -31,6 +31,6 @@ export function register(program: Command): void {
 
 export function parsePullPolicy(p: string): PullPolicy {
   if (p === 'new' || p === 'update' || p === 'never') return p;
-  const { WardError } = require('../image/errors') as typeof import('../image/errors');
+  const { WardError } = require('../schema/errors') as typeof import('../schema/errors');
   throw new WardError('EUSAGE', `--pull-policy=${p}: use new, update or never`);
 }

@@ -1,5 +1,5 @@
 // Output formats shared by the listing commands: a table for people, JSON for programs.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export type Format = 'table' | 'json';
 

@@ -1,6 +1,6 @@
 // Global flags shared by every command (as rkt's): --dir, --helper-socket, --insecure-options.
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { defaultStoreDir } from '../image/store';
 import { DEFAULT_SOCKET } from '../pod/client';
 import { DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG, defaultUserConfig, type ConfigDirs } from '../trust/dirs';

@@ -1,7 +1,7 @@
 // ward image list [--format=table|json] [--fields=a,b] [--no-legend]
 import type { Command } from 'commander';
 import { IMAGE_FIELDS, listImages, type ImageField } from '../image/catalog';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { parseFormat, printTable } from './format';
 import { storeFor } from './store-arg';
 

@@ -1,7 +1,7 @@
 // ward: the unprivileged frontend. Each command lives in its own file; this one wires them up
 // and turns failures into one line and an exit status.
 import { Command, CommanderError } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { EXIT, exitCodeFor } from './exit-codes';
 
 type Register = (program: Command) => void;

@@ -1,7 +1,7 @@
 // ward metadata-service [--listen-port N] [--listen-address A] [--socket PATH]: the appc metadata
 // service for pods run with --mds-register (src/mds). Runs as root, in the foreground.
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { MDS_DEFAULT_PORT, MDS_DEFAULT_SOCKET } from '../schema/mds';
 
 function parsePort(v: string): number {

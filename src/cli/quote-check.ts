@@ -1,7 +1,7 @@
 // Checking a quote file offline with the key and nonce the user gives: shared by `ward tpm
 // verify` and `ward audit verify --quote`, so both read their arguments and refuse alike.
 import fs from 'node:fs';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export async function checkQuoteFile(file: string, a: { ak: string; nonce: string; target: string; allowLost?: boolean }) {
   // Loaded here, not at start: the verifier pulls in zod.

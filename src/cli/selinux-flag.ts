@@ -1,6 +1,6 @@
 // --selinux=auto|require|off for `ward run`. The helper decides what each mode may do under its
 // policy; the frontend only rejects a word that is not a mode.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { RunSelinuxMode } from '../schema/selinux';
 
 const MODES: readonly RunSelinuxMode[] = ['auto', 'require', 'off'];

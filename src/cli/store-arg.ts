@@ -1,6 +1,6 @@
 // The user's store, as every image command opens it.
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { Store, type ImageRecord } from '../image/store';
 import { globals } from './globals';
 

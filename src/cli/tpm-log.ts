@@ -2,7 +2,7 @@
 // file or a saved log). Shown as it is: only ward tpm verify says whether the TPM vouches for it.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { LogRecord } from '../schema/tpm-log';
 import { parseFormat, printTable } from './format';
 import { globals } from './globals';

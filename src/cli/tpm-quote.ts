@@ -1,7 +1,7 @@
 // ward tpm quote --nonce HEX [--out FILE] [--ak-out FILE]
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { globals } from './globals';
 
 export function register(tpm: Command): void {

@@ -4,7 +4,7 @@
 // root into the local config dir (/etc/ward), otherwise into the caller's (~/.config/ward).
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { globals, parseInsecure } from './globals';
 import { register as registerList } from './trust-list';
 import { register as registerRm } from './trust-rm';

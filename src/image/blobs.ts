@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import { hashFileInto } from './hash-file';
 
 /** node:crypto on first use: ward run of a stored image writes no blob and should not load it. */

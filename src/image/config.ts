@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits';
 
 export function userConfigFile(): string {

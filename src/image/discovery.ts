@@ -4,7 +4,7 @@
 //   <meta name="ac-discovery-pubkeys" content="PREFIX URL">
 // tags, and fill the longest matching template's {name}, {version}, {os}, {arch}, {ext}.
 // The page is hostile: it is read size-bounded and only those meta tags are looked at.
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import type { FetchOptions } from './fetch';
 import { discard, readLimited } from './registry/body';
 import { Http } from './registry/http';

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { applyDirModes, applyEntry, LayerState, type EntryContext } from './apply-entry';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import { DEFAULT_LIMITS } from './limits';
 import { mySubRanges } from './render';
 import { parserSink } from './streamx-sink';

@@ -2,7 +2,7 @@
 // or an image already in the store. --pull-policy as rkt: new (use the store when the image is
 // there), update (always ask the source), never (the store only).
 import fs from 'node:fs';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import type { StartedExtractor } from './render';
 import type { ResolvedImage } from './source';
 import type { ImageRecord, Store } from './store';

@@ -3,7 +3,7 @@
 // within the grace period, as rkt's image gc. Runs under the store's exclusive lock.
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import { removeTree } from './render';
 import { treeKey, type ImageRecord, type Store } from './store';
 import { removeRendered } from './tree';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import type { FetchOptions } from './fetch';
 import { importAciBlob, noSignature, recordServes, verifyBlob, type AciTrust } from './import-aci';
 import { discard, readLimited } from './registry/body';

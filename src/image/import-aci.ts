@@ -9,7 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { ImageManifest } from '../schema/aci';
 import type { PreparedVerify, Verdict } from '../trust/aci-verify';
 import type { ConfigDirs } from '../trust/dirs';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import { removeRendered, renderInto } from './tree';
 import { treeKey, type ImageRecord, type Store } from './store';
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import type { RenderAnswer, RenderJob } from './extract-child';
 import { extractLimits } from './config';
 import type { ExtractLimits } from './limits';

@@ -3,7 +3,7 @@
 // The store verifies every byte against its digest; a source only finds and streams them.
 import type { Readable } from 'node:stream';
 import type { ImageConfig } from '../schema/oci';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 
 export interface LayerRef {
   digest: string;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { addon } from '../native/addon';
 import type { ImageManifest } from '../schema/aci';
 import { BlobStore } from './blobs';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 
 export interface LayerRecord {
   digest: string;

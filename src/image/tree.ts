@@ -2,7 +2,7 @@
 // caller's user namespace; concurrent renders of the same key race harmlessly (first rename wins).
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from './errors';
+import { WardError } from '../schema/errors';
 import type { RenderAnswer } from './extract-child';
 import { removeTree, renderLayers, type RenderLayer, type StartedExtractor } from './render';
 import { treeKey, writeAtomic, type ImageRecord, type Store, type TreeMeta } from './store';

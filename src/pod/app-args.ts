@@ -3,7 +3,7 @@
 // separated by `---` (or simply following each other when an app has no arguments).
 // PER_APP_FLAGS is the one table of per-app flags: a row says the flag's name, whether it takes a
 // value, and how it changes the app's AppFlags.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { isAppName, isCapName, type CapName } from '../schema/app-names';
 import { parseSeccompFlag, type SeccompFlag } from './app-seccomp-flag';
 import { parseCpu, parseMemory } from './isolator-args';

@@ -5,7 +5,7 @@
 // overriding all before. PATH gets ward's default only when still unset, and AC_APP_NAME is
 // always the app's name (stage1 sets it last in rkt).
 import fs from 'node:fs';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;

@@ -3,7 +3,7 @@
 // here: the helper only ever sees syscall names.
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { isErrnoName, SYSCALL_NAME, type ErrnoName } from '../schema/app-names';
 import type { AppSeccomp } from '../schema/app-security';
 import type { SeccompGroupsFile } from '../schema/seccomp-groups';

@@ -2,7 +2,7 @@
 // /etc/group are read through openat2(RESOLVE_IN_ROOT), so a symlink in the image can only ever
 // lead to another file of the same tree (never to the host's), and at most MAX_DB_BYTES of each.
 import fs from 'node:fs';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { addon } from '../native/addon';
 
 const MAX_DB_BYTES = 4 << 20;

@@ -1,7 +1,7 @@
 // From an appc image manifest and the command line to the app the helper is asked to run.
 import type { ImageManifest } from '../schema/aci';
 import type { AppSpec } from '../schema/protocol';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { AppFlags } from './app-args';
 import { appEnvironment, NO_POD_ENV, type PodEnv } from './app-env';
 import { resolveGroup, resolveUser } from './app-users';

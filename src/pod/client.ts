@@ -2,7 +2,7 @@
 import { addon } from '../native/addon';
 import type { ImageRef, Request } from '../schema/protocol';
 import { MAX_RESPONSE_BYTES } from '../schema/protocol-limits';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export const DEFAULT_SOCKET = '/run/ward/helper.sock';
 const REPLY_TIMEOUT_MS = 10 * 60 * 1000;

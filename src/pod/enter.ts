@@ -1,5 +1,5 @@
 // ward enter: a command in one of the caller's running pods, with our stdio; returns its exit status.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { HelperClient } from './client';
 import { followPod } from './run';
 

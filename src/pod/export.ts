@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { mySubRanges } from '../image/render';
 import { addon } from '../native/addon';
 import { HelperClient } from './client';

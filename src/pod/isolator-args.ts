@@ -2,7 +2,7 @@
 // resource/cpu isolators when no flag overrides them, into AppSpec.isolators. Quantities are
 // rkt's (Kubernetes resource quantities): memory in bytes with k, M, G, T (powers of 1000) or
 // Ki, Mi, Gi, Ti (powers of 1024); cpu in cores (1, 0.5) or thousandths of a core (500m).
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { ImageManifest } from '../schema/aci';
 import type { AppSpec } from '../schema/protocol';
 

@@ -1,7 +1,7 @@
 // --mds-register, the frontend's part: each app's image manifest (as text) and its annotations
 // go with the request, for the metadata service to serve to the pod. Read here, unprivileged,
 // from the manifest ward verified; the helper only checks their shape and size.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { ImageManifest } from '../schema/aci';
 import { MDS_MAX_IMAGE_MANIFEST_BYTES, MDS_MAX_IMAGES_BYTES, MdsAnnotations, type MdsImage } from '../schema/mds-image';
 

@@ -1,7 +1,7 @@
 // --net, --port, --dns, --dns-search and --dns-opt of run and prepare, as rkt spells them, into
 // the request's fields. The helper checks every one against its policy again; what is checked
 // here is what only the frontend can know (the image's port names) and plain syntax.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { ImageManifest } from '../schema/aci';
 import type { AppcPort } from '../schema/appc-app';
 import type { PortMapping } from '../schema/cni';

@@ -2,7 +2,7 @@
 // decides what the caller may see and touch; this file asks, checks the answers' shape, and
 // turns a uuid prefix into the one pod of the caller's it names.
 import type { z } from 'zod';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { AppcPodManifest } from '../schema/appc-pod';
 import type { PodInfo } from '../schema/pod';
 import type { Request } from '../schema/protocol';

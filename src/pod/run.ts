@@ -3,7 +3,7 @@
 // the launch and leaves a prepared pod; run --detach returns once the app has started.
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { fetchImage, type PullPolicy } from '../image/fetch';
 import { Store, type ImageRecord } from '../image/store';
 import type { ConfigDirs } from '../trust/dirs';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ensureTree } from '../image/tree';
 import type { ImageRecord, Store } from '../image/store';
 import { sealTree } from './client';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export async function sealImage(store: Store, rec: ImageRecord, socketPath: string): Promise<string> {
   const { dir, meta } = await ensureTree(store, rec);

@@ -1,6 +1,6 @@
 // The frontend's side of the helper's tpm-quote and tpm-log verbs: the event log arrives in
 // pieces (frames are bounded), then one end frame. Every frame is checked with its schema.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { Request } from '../schema/protocol';
 import { TpmLogEnd, TpmLogPiece, TpmQuoteEnd, type QuoteBundle } from '../schema/tpm-quote';
 import { HelperClient } from './client';

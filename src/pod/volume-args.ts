@@ -5,7 +5,7 @@
 //   --volume NAME,kind=empty[,mode=0755][,uid=N][,gid=N][,readOnly=true]
 //   --mount volume=NAME,target=/PATH
 // An image's mountPoints (appc) are mounted by volume name where no --mount names the volume.
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { AppcMountPoint } from '../schema/appc-app';
 import type { ImageManifest } from '../schema/aci';
 import { MAX_VOLUMES, PodPath, VolumeName, type Volume, type VolumeMount } from '../schema/protocol';

@@ -5,7 +5,7 @@
 // signer's primary key fingerprint and the scopes it is trusted for; authorizeName checks the
 // image's name against those scopes.
 import type * as OpenPGP from 'openpgp';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { covers, Keystore, type Scope } from './keystore';
 import { keystoreDigest } from './policy-digest';
 import type { ConfigDirs } from './dirs';

@@ -5,7 +5,7 @@
 // (ASN.1 DER) over exactly those bytes. The signature is checked before the payload is parsed.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { SigstoreRequirement } from '../schema/signature-policy';
 import { identityMismatch } from './identity';
 import { parsePayload } from './payload';

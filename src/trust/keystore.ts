@@ -6,7 +6,7 @@
 // never example.com/foobar (rkt compared strings).
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { overlayOrder, type ConfigDirs } from './dirs';
 
 export type Layer = 'system' | 'local' | 'user';

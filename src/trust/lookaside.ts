@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export const MAX_SIGNATURES = 64;
 export const MAX_SIGNATURE_BYTES = 4 * 1024 * 1024;

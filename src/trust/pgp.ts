@@ -4,7 +4,7 @@
 // signing-capable (sub)key.
 import fs from 'node:fs';
 import type * as OpenPGP from 'openpgp';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 
 export type Pgp = typeof OpenPGP;
 let lib: Pgp | null = null;

@@ -4,7 +4,7 @@
 // the image most specifically picks the requirements, and every one of them must pass.
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { SignaturePolicy, type PolicyTransport, type Requirement } from '../schema/signature-policy';
 import { parseStrictJson } from '../schema/strict-json';
 import type { ConfigDirs } from './dirs';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import { RegistriesDFile, type RegistriesDSection } from '../schema/signature-policy';
 import { overlayOrder, type ConfigDirs } from './dirs';
 

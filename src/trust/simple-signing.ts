@@ -6,7 +6,7 @@
 // compared with the image's.
 import fs from 'node:fs';
 import type * as OpenPGP from 'openpgp';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { SignedByRequirement } from '../schema/signature-policy';
 import { identityMismatch } from './identity';
 import { parsePayload } from './payload';

@@ -5,7 +5,7 @@
 // the scope and requirement, the key, the reason.
 import fs from 'node:fs';
 import path from 'node:path';
-import { WardError } from '../image/errors';
+import { WardError } from '../schema/errors';
 import type { PolicyTransport, Requirement } from '../schema/signature-policy';
 import { checkSigstoreSigned, type CosignSignature } from './cosign';
 import type { ConfigDirs } from './dirs';

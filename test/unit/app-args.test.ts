@@ -2,7 +2,7 @@
 // refused with one usage line.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WardError } from '../../src/image/errors';
+import { WardError } from '../../src/schema/errors';
 import { MAX_APPS, parseApps, PER_APP_FLAGS } from '../../src/pod/app-args';
 import { parseSeccompFlag, seccompGroups } from '../../src/pod/app-seccomp-flag';
 

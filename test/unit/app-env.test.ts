@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { WardError } from '../../src/image/errors';
+import { WardError } from '../../src/schema/errors';
 import { appEnvironment, parseSetEnv, readEnvFile } from '../../src/pod/app-env';
 
 const asMap = (l: { name: string; value: string }[]) => Object.fromEntries(l.map((e) => [e.name, e.value]));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { WardError } from '../../src/image/errors';
+import { WardError } from '../../src/schema/errors';
 import { appFromManifest } from '../../src/pod/app';
 import { parseApps } from '../../src/pod/app-args';
 import { resolveGroup, resolveUser } from '../../src/pod/app-users';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ImageManifest } from '../../src/schema/aci';
 import type { ImageConfig } from '../../src/schema/oci';
-import { WardError } from '../../src/image/errors';
+import { WardError } from '../../src/schema/errors';
 import { ANNOTATION, ociToAppc, toAcIdentifier, toAcName } from '../../src/image/oci/to-appc';
 import { appFromManifest } from '../../src/pod/app';
 

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { ImageManifest } from '../../schema/aci';
 import { AppcMountPoint, AppcPort } from '../../schema/appc-app';
 import type { ImageConfig } from '../../schema/oci';
-import { WardError } from '../errors';
+import { WardError } from '../../schema/errors';
 import type { ResolvedImage } from '../source';
 import { identityOf } from './reference';
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AuthFile } from '../../schema/registry';
 import { parseStrictJson } from '../../schema/strict-json';
-import { WardError } from '../errors';
+import { WardError } from '../../schema/errors';
 import { DOCKER_HUB } from './reference';
 
 export interface Credentials {

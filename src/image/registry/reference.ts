@@ -2,7 +2,7 @@
 // (distribution/reference): the first path component is a registry only if it has a dot or a
 // port, or is localhost; otherwise the image is on Docker Hub, where one-component names live
 // under library/. Docker Hub's API is served by registry-1.docker.io.
-import { WardError } from '../errors';
+import { WardError } from '../../schema/errors';
 
 export const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';

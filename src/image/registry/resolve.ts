@@ -2,7 +2,7 @@
 // platform (walk.ts), then the config (config.ts), every document checked against its digest and
 // size; the layers are left for the caller to stream through openLayer. Between the two, the
 // caller's verify (signature policy) sees the top-level digest; nothing later is read if it throws.
-import { WardError } from '../errors';
+import { WardError } from '../../schema/errors';
 import type { ResolvedImage } from '../source';
 import { openBlob } from './blob';
 import { RegistryClient } from './client';

@@ -1,4 +1,5 @@
-// ward's own failures: a code (which picks the exit status) and a one-line message naming the
+// ward's own failures, for every part of the frontend (image, trust, pod, cli): a code (which
+// picks the exit status, src/cli/exit-codes.ts) and a one-line message naming the
 // cause and the remedy.
 export type WardErrorCode = 'EUSAGE' | 'EIMAGE' | 'ESIGNATURE' | 'ENOSUBID' | 'EHELPER' | 'EDENIED' | 'EINTERNAL';
 
