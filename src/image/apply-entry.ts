@@ -374,13 +374,18 @@ export async function applyEntry(th: tar.Header, stream: Readable, kind: 'aci' |
 
 /**
  * Applies the directory modes and times recorded while extracting, deepest first, once every
- * layer is in (a 0555 directory must stay fillable until then). Through an fd opened without
+ * layer is in (a 0555 directory must stay fillable until then); for a directory named by several
+ * layers, the last one's. Through an fd opened without
  * following a symlink: a later layer may have replaced a directory by a symlink or a file, and
  * its mode must then not land on whatever that names.
  */
 export function applyDirModes(ctx: EntryContext): void {
   const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
+  // A directory a later layer names again is recorded again: that record (met first here) wins.
+  const done = new Set<string>();
   for (const [p, mode, mtime] of ctx.dirModes.reverse()) {
+    if (done.has(p)) continue;
+    done.add(p);
     let fd: number;
     try {
       fd = fs.openSync(p, flags);

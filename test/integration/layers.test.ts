@@ -70,6 +70,19 @@ describe('layered extraction', () => {
     assert.equal(home.mode & 0o7777, 0o700);
   });
 
+  test('a directory a later layer names again takes that layer\'s mode, owner and time', async () => {
+    const l1 = await layer([{ name: 'srv/', type: 'directory', mode: 0o755, mtime: new Date(1_000_000_000) }, { name: 'srv/x', body: 'x' }]);
+    const l2 = await layer([{ name: 'srv/', type: 'directory', mode: 0o750, uid: 7, gid: 8, mtime: new Date(2_000_000_000) }]);
+    const r = render([l1, l2]);
+    assert.equal(r.error, undefined);
+    const st = fs.statSync(path.join(rootfs(r.dir!), 'srv'));
+    const acct = account(USERS.a);
+    assert.equal(st.mode & 0o7777, 0o750, 'the later layer\'s mode');
+    assert.deepEqual([st.uid, st.gid], [acct.subuid + 7, acct.subgid + 8], 'the later layer\'s owner');
+    assert.equal(Math.round(st.mtimeMs / 1000), 2_000_000, 'the later layer\'s time');
+    assert.equal(fs.readFileSync(path.join(rootfs(r.dir!), 'srv/x'), 'utf8'), 'x', 'a directory named again keeps what lower layers put in it');
+  });
+
   for (const how of ['none', 'gzip', 'zstd', 'xz', 'bzip2'] as const) {
     test(`a ${how} layer is detected by its magic and extracted`, async () => {
       const l = await layer([{ name: 'hello', body: `hello ${how}` }], how);
