@@ -1,22 +1,13 @@
 // What every pod gets unless a later, policy-checked option changes it (DESIGN.md §4).
+import { CAP_NUMBERS, type CapName } from '../schema/app-names';
 
 /** The appc default capability set (appc spec, "os/linux/capabilities-retain-set" defaults as rkt applied them). */
-export const APPC_DEFAULT_CAPS: Readonly<Record<string, number>> = Object.freeze({
-  CAP_CHOWN: 0,
-  CAP_DAC_OVERRIDE: 1,
-  CAP_FOWNER: 3,
-  CAP_FSETID: 4,
-  CAP_KILL: 5,
-  CAP_SETGID: 6,
-  CAP_SETUID: 7,
-  CAP_SETPCAP: 8,
-  CAP_NET_BIND_SERVICE: 10,
-  CAP_NET_RAW: 13,
-  CAP_SYS_CHROOT: 18,
-  CAP_MKNOD: 27,
-  CAP_AUDIT_WRITE: 29,
-  CAP_SETFCAP: 31,
-});
+const APPC_DEFAULT_CAP_NAMES: readonly CapName[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD', 'CAP_AUDIT_WRITE', 'CAP_SETFCAP',
+];
+/** The same, name to number (the numbers from schema/app-names, linux/capability.h). */
+export const APPC_DEFAULT_CAPS: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(APPC_DEFAULT_CAP_NAMES.map((n) => [n, CAP_NUMBERS[n]])));
 
 /** Masked: files get /dev/null bound over them, directories an empty read-only tmpfs. */
 export const MASKED_PATHS: readonly string[] = [
